@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Kondate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kondate", targets: ["kondate"]),
+        .library(name: "KondateRecipe", targets: ["KondateRecipe"]),
+        .library(name: "KondatePlan", targets: ["KondatePlan"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "KondateSupport"),
+        .target(name: "KondateRecipe", dependencies: ["KondateSupport", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
+        .executableTarget(name: "kondate", dependencies: [
+            "KondateRecipe", "KondatePlan", "KondateSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+    ]
+)

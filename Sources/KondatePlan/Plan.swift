@@ -1,0 +1,124 @@
+import KondateRecipe
+import KondateSupport
+
+/// Everything a dry run knows about a recipe: topology, batch arithmetic, parameters, FLOPs,
+/// memory, time, the corpus mix and the execution graph. Pure: no I/O.
+public struct Plan: Sendable {
+    public var recipe: Recipe
+    public var parameters: ParameterCount
+    public var world: Int
+    public var gradientAccumulation: Int
+    public var tokensPerStep: Int
+    public var steps: Int
+    public var trainingTokens: Int
+    public var cost: TrainingCost?
+    public var memory: MemoryEstimate
+    public var mix: CorpusMix?
+    public var graph: ExecutionGraph
+    /// Findings about derived quantities (memory, corpus epochs).
+    public var diagnostics: DiagnosticSet
+
+    /// - Parameter mfu: overrides `cluster.assumed_mfu`.
+    public init(recipe: Recipe, mfu: Double? = nil) {
+        self.recipe = recipe
+        var diagnostics = DiagnosticSet()
+        parameters = ParameterCount(model: recipe.model)
+        world = recipe.cluster.world
+        let p = recipe.parallel
+        let pre = recipe.pretrain
+        gradientAccumulation = pre.map { $0.globalBatch / max(1, p.microBatch * p.data) } ?? 1
+        tokensPerStep = (pre?.globalBatch ?? 0) * recipe.model.seqLen
+        steps = pre?.steps ?? 0
+        trainingTokens = pre?.tokens ?? 0
+        if pre != nil {
+            cost = TrainingCost(recipe: recipe, parameters: parameters, tokens: trainingTokens, mfu: mfu ?? recipe.cluster.assumedMFU)
+        }
+        memory = MemoryEstimate(recipe: recipe, parameters: parameters)
+        if let corpus = recipe.corpus, pre != nil {
+            mix = CorpusMix(corpus: corpus, trainingTokens: trainingTokens, diagnostics: &diagnostics, tree: recipe.tree)
+        }
+        graph = ExecutionGraph(recipe: recipe)
+
+        let peak = memory.peak
+        let limit = Double(memory.deviceMemory)
+        if peak.total > limit || peak.total > 0.9 * limit {
+            let breakdown = [
+                DiagnosticNote("pipeline stage \(peak.index) of \(p.pipeline) holds \(Format.count(peak.parameters)) parameters per device"),
+                DiagnosticNote("weights \(Format.bytes(peak.weights)), gradients \(Format.bytes(peak.gradients)), optimizer states \(Format.bytes(peak.optimizer)) (zero_stage \(p.zeroStage))"),
+                DiagnosticNote("activations \(Format.bytes(peak.activations)) (recompute \(p.recompute), \(peak.inFlightMicroBatches) micro batch\(peak.inFlightMicroBatches == 1 ? "" : "es") in flight)"),
+                DiagnosticNote("options: raise parallel.tensor or parallel.pipeline, zero_stage, recompute: selective/full, or lower micro_batch"),
+            ]
+            let device = "\(recipe.cluster.device) (\(Format.bytes(limit)))"
+            let location = recipe.tree.at("cluster.device")?.location ?? recipe.tree.keyLocation("parallel") ?? recipe.tree.keyLocation("cluster")
+            if peak.total > limit {
+                diagnostics.error(.memory, "estimated \(Format.bytes(peak.total)) per device exceeds the \(device) memory", at: location, notes: breakdown)
+            } else {
+                diagnostics.warning(.memory, "estimated \(Format.bytes(peak.total)) per device is over 90% of the \(device) memory", at: location, notes: breakdown)
+            }
+        }
+        self.diagnostics = diagnostics
+    }
+
+    public var json: JSON {
+        let r = recipe, p = r.parallel
+        var entries: [(String, JSON)] = [
+            ("name", .string(r.name)),
+            ("file", .string(r.file)),
+            ("parameters", .int(parameters.total)),
+            ("parameter_breakdown", .object([
+                ("embedding", .int(parameters.embedding)), ("positions", .int(parameters.positions)),
+                ("per_layer", .int(parameters.perLayer)), ("attention_per_layer", .int(parameters.attentionPerLayer)),
+                ("mlp_per_layer", .int(parameters.mlpPerLayer)), ("norms_per_layer", .int(parameters.normsPerLayer)),
+                ("layers", .int(parameters.layers)), ("final_norm", .int(parameters.finalNorm)), ("head", .int(parameters.head)),
+                ("matmul", .int(parameters.matmul)),
+            ])),
+            ("topology", .object([
+                ("nodes", .int(r.cluster.nodes)), ("devices_per_node", .int(r.cluster.devicesPerNode)), ("device", .string(r.cluster.device)),
+                ("world", .int(world)), ("device_memory_bytes", .int(r.cluster.deviceMemory)), ("peak_flops", .double(r.cluster.peakFlops)),
+            ])),
+            ("parallel", .object([
+                ("tensor", .int(p.tensor)), ("pipeline", .int(p.pipeline)), ("data", .int(p.data)),
+                ("sequence_parallel", .bool(p.sequenceParallel)), ("zero_stage", .int(p.zeroStage)), ("recompute", .string(p.recompute)),
+                ("micro_batch", .int(p.microBatch)), ("gradient_accumulation", .int(gradientAccumulation)),
+            ])),
+            ("steps", .int(steps)),
+            ("training_tokens", .int(trainingTokens)),
+            ("tokens_per_step", .int(tokensPerStep)),
+        ]
+        if let cost {
+            entries += [
+                ("flops", .double(cost.modelFlops)),
+                ("hardware_flops", .double(cost.hardwareFlops)),
+                ("flops_per_token", .double(cost.modelFlopsPerToken)),
+                ("six_n_d", .double(cost.sixND)),
+                ("assumed_mfu", .double(cost.mfu)),
+                ("estimated_seconds", .double(cost.seconds.isFinite ? cost.seconds : -1)),
+                ("device_hours", .double(cost.deviceHours.isFinite ? cost.deviceHours : -1)),
+            ]
+        }
+        let peak = memory.peak
+        entries += [
+            ("memory_per_device_bytes", .int(Int(peak.total.rounded(.up)))),
+            ("memory", .object([
+                ("peak_stage", .int(peak.index)),
+                ("device_memory_bytes", .int(memory.deviceMemory)),
+                ("stages", .array(memory.stages.map { s in .object([
+                    ("stage", .int(s.index)), ("parameters", .int(Int(s.parameters.rounded()))),
+                    ("weights_bytes", .int(Int(s.weights.rounded()))), ("gradients_bytes", .int(Int(s.gradients.rounded()))),
+                    ("optimizer_bytes", .int(Int(s.optimizer.rounded()))), ("activations_bytes", .int(Int(s.activations.rounded()))),
+                    ("total_bytes", .int(Int(s.total.rounded(.up)))), ("in_flight_micro_batches", .int(s.inFlightMicroBatches)),
+                ]) })),
+            ])),
+        ]
+        if let mix {
+            entries.append(("corpus", .array(mix.shares.map { s in .object([
+                ("source", .string(s.source)), ("language", s.language.map(JSON.string) ?? .null),
+                ("available_tokens", s.available.map(JSON.int) ?? .null), ("drawn_tokens", .int(Int(s.drawn.rounded()))),
+                ("share", .double(s.fraction)), ("epochs", s.epochs.map(JSON.double) ?? .null),
+            ]) })))
+        }
+        entries.append(("stages", graph.json))
+        entries.append(("recipe", r.tree.json))
+        return .object(entries)
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import KondatePlan
+import KondateRecipe
+import KondateSupport
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Semantic diff of two recipes: changed, added and removed values with where each side set them, then plan deltas.",
+        discussion: "Exit status: 0 when the resolved recipes are identical, 1 when they differ, 2 when an input has errors.")
+
+    @Argument(help: "The old recipe.") var a: String
+    @Argument(help: "The new recipe.") var b: String
+
+    @Flag(help: "Print the diff as JSON.") var json = false
+    @Flag(help: "Never colour the output.") var noColor = false
+
+    func load(_ path: String) throws -> (LoadedRecipe, Recipe) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            printError("kondate diff: '\(path)' is a directory; diff compares two recipe files\n")
+            throw ExitCode(Exit.usage)
+        }
+        let loaded = RecipeFrontend.load(path: path)
+        guard let recipe = loaded.recipe else {
+            printError(DiagnosticRenderer(sources: loaded.sources, color: !noColor && DiagnosticRenderer.wantsColor()).render(loaded.diagnostics))
+            printError("\(path): \(DiagnosticRenderer.summary(loaded.diagnostics)); cannot diff\n")
+            throw ExitCode(Exit.usage)
+        }
+        return (loaded, recipe)
+    }
+
+    func run() throws {
+        let (_, ra) = try load(a)
+        let (_, rb) = try load(b)
+        let changes = RecipeDiff.changes(from: ra.tree, to: rb.tree)
+        let pa = Plan(recipe: ra), pb = Plan(recipe: rb)
+        let deltas = PlanDelta.rows(pa, pb)
+        if json {
+            print(JSON.object([
+                ("a", .string(a)), ("b", .string(b)),
+                ("identical", .bool(changes.isEmpty)),
+                ("changes", .array(changes.map(\.json))),
+                ("plan", .array(deltas.map { .object([("quantity", .string($0.name)), ("old", $0.oldJSON), ("new", $0.newJSON)]) })),
+            ]).rendered())
+        } else {
+            print(render(changes: changes, deltas: deltas, ra: ra, rb: rb), terminator: "")
+        }
+        if !changes.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Where a side set a value, with the file's directory dropped.
+    func origin(_ node: RNode?) -> String {
+        guard let node else { return "" }
+        if let loc = node.location, loc.file != "--set" {
+            return (loc.file.split(separator: "/").last.map(String.init) ?? loc.file) + ":\(loc.line)"
+        }
+        return node.provenance.summary
+    }
+
+    func render(changes: [RecipeChange], deltas: [PlanDelta], ra: Recipe, rb: Recipe) -> String {
+        let color = !noColor && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+        var out = "\(ra.name) → \(rb.name)\n(\(a) → \(b))\n"
+        if changes.isEmpty { return out + "\nThe resolved recipes are identical.\n" }
+        out += "\n\(changes.count) change\(changes.count == 1 ? "" : "s")\n"
+        var section = ""
+        let width = min(44, (changes.map { $0.path.count - $0.section.count }.max() ?? 10) + 2)
+        for change in changes {
+            let heading = change.path.contains(".") ? change.section : "recipe"
+            if heading != section {
+                section = heading
+                out += "\n" + paint(section, "1") + "\n"
+            }
+            if heading == "recipe" { section = "recipe" }
+            var key = heading == "recipe" ? change.path : String(change.path.dropFirst(section.count))
+            if key.hasPrefix(".") { key.removeFirst() }
+            if key.isEmpty { key = change.path }
+            key = key.count < width ? key + String(repeating: " ", count: width - key.count) : key + " "
+            switch change.kind {
+            case .changed:
+                let old = change.old.map { RecipeDiff.show($0, limit: 60) } ?? "", new = change.new.map { RecipeDiff.show($0, limit: 60) } ?? ""
+                out += "  " + paint("~", "33") + " \(key)\(old) → \(new)"
+                out += paint("   (\(origin(change.old)) → \(origin(change.new)))", "2") + "\n"
+            case .added:
+                out += "  " + paint("+", "32") + " \(key)\(change.new.map { RecipeDiff.show($0) } ?? "")"
+                out += paint("   (\(origin(change.new)))", "2") + "\n"
+            case .removed:
+                out += "  " + paint("-", "31") + " \(key)\(change.old.map { RecipeDiff.show($0) } ?? "")"
+                out += paint("   (was \(origin(change.old)))", "2") + "\n"
+            }
+        }
+        out += "\n" + paint("plan", "1") + "\n"
+        for row in deltas {
+            out += "    " + row.name + String(repeating: " ", count: max(1, 22 - row.name.count)) + row.old + " → " + row.new
+            if let change = row.relative { out += "  (" + (change >= 0 ? "+" : "") + Format.fixed(change * 100, 1) + "%)" }
+            out += "\n"
+        }
+        return out
+    }
+}
+
+/// One line of the plan comparison.
+struct PlanDelta {
+    var name: String
+    var old: String
+    var new: String
+    var oldJSON: JSON
+    var newJSON: JSON
+    var relative: Double?
+
+    static func number(_ name: String, _ a: Double, _ b: Double, _ show: (Double) -> String) -> PlanDelta {
+        PlanDelta(name: name, old: show(a), new: show(b), oldJSON: .double(a), newJSON: .double(b), relative: a != 0 && a != b ? (b - a) / a : nil)
+    }
+
+    static func rows(_ a: Plan, _ b: Plan) -> [PlanDelta] {
+        var rows: [PlanDelta] = [
+            number("parameters", Double(a.parameters.total), Double(b.parameters.total)) { Format.count($0) },
+            number("training tokens", Double(a.trainingTokens), Double(b.trainingTokens)) { Format.count($0) },
+            number("steps", Double(a.steps), Double(b.steps)) { Format.grouped(Int($0)) },
+            number("tokens per step", Double(a.tokensPerStep), Double(b.tokensPerStep)) { Format.grouped(Int($0)) },
+            number("devices", Double(a.world), Double(b.world)) { Format.grouped(Int($0)) },
+            PlanDelta(name: "layout (t×p×d)", old: layout(a), new: layout(b), oldJSON: .string(layout(a)), newJSON: .string(layout(b)), relative: nil),
+            number("memory per device", a.memory.peak.total, b.memory.peak.total) { Format.bytes($0) },
+        ]
+        if let ca = a.cost, let cb = b.cost {
+            rows.append(number("model FLOPs", ca.modelFlops, cb.modelFlops) { Format.scientific($0) })
+            rows.append(number("estimated time", ca.seconds, cb.seconds) { Format.duration($0) })
+            rows.append(number("device-hours", ca.deviceHours, cb.deviceHours) { Format.grouped(Int($0.rounded())) })
+        }
+        return rows
+    }
+
+    static func layout(_ p: Plan) -> String {
+        "\(p.recipe.parallel.tensor)×\(p.recipe.parallel.pipeline)×\(p.recipe.parallel.data)"
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import KondateRecipe
+
+/// Exit statuses: 0 clean, 1 recipe errors (or differences, for `diff`), 2 usage or internal errors.
+enum Exit {
+    static let recipeErrors: Int32 = 1
+    static let usage: Int32 = 2
+}
+
+@main
+struct Kondate: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "kondate",
+        abstract: "A declarative experiment language and native runtime for training large language models.",
+        discussion: """
+        Exit status: 0 when clean, 1 when the recipe has errors (for diff: when the inputs differ), \
+        2 for usage or internal errors.
+        """,
+        version: version,
+        subcommands: [Validate.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, DiffCommand.self, DocsCommand.self]
+    )
+
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch let error as InternalError {
+            FileHandle.standardError.write(Data("kondate: internal error: \(error.description)\n".utf8))
+            Foundation.exit(Exit.usage)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((message.isEmpty ? "\(error)" : message).utf8 + [0x0A]))
+            Foundation.exit(Exit.usage)
+        }
+    }
+}
+
+/// Options shared by the commands that read a recipe.
+struct RecipeOptions: ParsableArguments {
+    @Argument(help: "The recipe file (YAML).")
+    var recipe: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a value: dotted.path=value (repeatable; the value is YAML).", valueName: "path=value"))
+    var overrides: [String] = []
+
+    @Option(help: "Input paths missing on this machine: summary (one note), warn, or error.")
+    var paths: PathPolicy = .summary
+
+    @Flag(help: "Never colour the output.")
+    var noColor = false
+
+    func load() -> LoadedRecipe {
+        RecipeFrontend.load(path: recipe, overrides: overrides.map(Override.init), paths: paths)
+    }
+
+    func renderer(_ loaded: LoadedRecipe) -> DiagnosticRenderer {
+        DiagnosticRenderer(sources: loaded.sources, color: !noColor && DiagnosticRenderer.wantsColor())
+    }
+}
+
+extension PathPolicy: ExpressibleByArgument {}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}

@@ -1,0 +1,140 @@
+import Foundation
+import KondatePlan
+import KondateRecipe
+import KondateSupport
+
+/// The human-readable plan.
+struct PlanRenderer {
+    let plan: Plan
+
+    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+    func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+
+    func render() -> String {
+        let r = plan.recipe, p = r.parallel, m = r.model, c = r.cluster
+        var out = "\(r.name) — \(r.file)\n"
+        if let d = r.description { out += d.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }
+        out += "\n"
+        let spec = DeviceCatalog.spec(c.device)
+        out += pad("Topology", 13) + "\(c.nodes) node\(c.nodes == 1 ? "" : "s") × \(c.devicesPerNode) \(c.device) = \(plan.world) device\(plan.world == 1 ? "" : "s")"
+        out += " (\(Format.bytes(Double(c.deviceMemory))), \(Format.si(c.peakFlops, "FLOP/s")) \(r.pretrain?.precision ?? "bf16") each)\n"
+        if let spec { out += pad("", 13) + spec.description + "\n" }
+        var features: [String] = []
+        if p.sequenceParallel { features.append("sequence parallel") }
+        if p.zeroStage > 0 { features.append("ZeRO-\(p.zeroStage)") }
+        features.append("recompute \(p.recompute)")
+        out += pad("Parallelism", 13) + "tensor \(p.tensor) × pipeline \(p.pipeline) × data \(p.data); " + features.joined(separator: ", ") + "\n"
+        if let pre = r.pretrain {
+            out += pad("Batch", 13) + "global \(Format.grouped(pre.globalBatch)) = micro \(p.microBatch) × data \(p.data) × accumulation \(plan.gradientAccumulation)"
+            out += " → \(Format.grouped(plan.tokensPerStep)) tokens/step\n"
+            out += pad("Training", 13) + "\(Format.grouped(plan.steps)) steps → \(Format.grouped(plan.trainingTokens)) tokens (\(Format.count(Double(plan.trainingTokens))))\n"
+            out += pad("Schedule", 13) + "lr \(Format.number(pre.lr)) → \(Format.number(pre.schedule.minLR)) \(pre.schedule.kind)"
+            if let w = pre.schedule.warmupSteps { out += ", warm-up \(Format.grouped(w)) steps" }
+            if let f = pre.schedule.warmupFraction { out += ", warm-up \(Format.percent(f))" }
+            out += "; AdamW β \(pre.betas.map(Format.number).joined(separator: "/")), wd \(Format.number(pre.weightDecay)), clip \(Format.number(pre.gradClip)); \(pre.precision)\n"
+        }
+
+        // Parameters
+        let n = plan.parameters
+        out += "\nParameters" + lpad(Format.grouped(n.total), 40) + "  (\(Format.count(Double(n.total))))\n"
+        func row(_ label: String, _ detail: String, _ value: Int) -> String {
+            "  " + pad(label, 16) + pad(detail, 24) + lpad(Format.grouped(value), 16) + "\n"
+        }
+        out += row("embedding", "\(Format.grouped(m.vocabSize)) × \(Format.grouped(m.hidden))", n.embedding)
+        if n.positions > 0 { out += row("positions", "\(Format.grouped(m.maxPositions)) × \(Format.grouped(m.hidden))", n.positions) }
+        out += row("layers", "\(m.layers) × \(Format.grouped(n.perLayer))", n.perLayer * n.layers)
+        out += row("  attention", "per layer", n.attentionPerLayer)
+        out += row("  mlp", "per layer (\(m.activation))", n.mlpPerLayer)
+        out += row("  norms", "per layer", n.normsPerLayer)
+        out += row("final norm", "", n.finalNorm)
+        out += row("head", m.tieEmbeddings ? "tied to the embedding" : "untied", n.head)
+
+        // Compute
+        if let cost = plan.cost {
+            out += "\nCompute (model FLOPs per token 6N + 12·L·d·T; docs/plan.md)\n"
+            out += "  per token     \(Format.scientific(cost.modelFlopsPerToken)) FLOPs (N = \(Format.count(Double(n.matmul))) matmul weights)\n"
+            out += "  total         \(Format.scientific(cost.modelFlops)) model FLOPs; \(Format.scientific(cost.hardwareFlops)) with recompute; 6ND \(Format.scientific(cost.sixND))\n"
+            out += "  time          \(Format.duration(cost.seconds)) at \(Format.percent(cost.mfu)) MFU → \(Format.grouped(Int(cost.deviceHours.rounded()))) device-hours, \(Format.count(cost.tokensPerSecond)) tokens/s\n"
+        }
+
+        // Memory
+        let mem = plan.memory, peak = mem.peak
+        let limit = Double(mem.deviceMemory)
+        out += "\nMemory per device (peak: pipeline stage \(peak.index) of \(p.pipeline))"
+        out += "  \(Format.bytes(peak.total)) of \(Format.bytes(limit)) (\(Format.percent(peak.total / limit)))\n"
+        let b = mem.bytesPerParameter
+        out += "  weights       " + lpad(Format.bytes(peak.weights), 11) + "  \(Format.count(peak.parameters)) parameters × \(Format.number(b.weights)) B\n"
+        out += "  gradients     " + lpad(Format.bytes(peak.gradients), 11) + "  × \(Format.number((b.gradients * 100).rounded() / 100)) B\n"
+        out += "  optimizer     " + lpad(Format.bytes(peak.optimizer), 11) + "  × \(Format.number((b.optimizer * 100).rounded() / 100)) B (zero_stage \(p.zeroStage))\n"
+        out += "  activations   " + lpad(Format.bytes(peak.activations), 11) + "  \(Format.bytes(mem.activationBytesPerLayer))/layer × \(m.layers / p.pipeline) layers × \(peak.inFlightMicroBatches) in flight (recompute \(p.recompute), \(m.attentionKernel) attention)\n"
+        if mem.stages.count > 1 {
+            out += "  by stage      " + mem.stages.map { "\($0.index): \(Format.bytes($0.total))" }.joined(separator: " · ") + "\n"
+        }
+
+        // Corpus
+        if let mix = plan.mix {
+            out += "\nCorpus mix (token shares of \(Format.count(Double(mix.trainingTokens))) training tokens)\n"
+            out += "  " + pad("source", 18) + pad("lang", 6) + lpad("available", 11) + lpad("drawn", 11) + lpad("share", 8) + lpad("epochs", 9) + "\n"
+            for s in mix.shares {
+                out += "  " + pad(s.source, 18) + pad(s.language ?? "", 6) + lpad(s.available.map { Format.count(Double($0)) } ?? "?", 11)
+                out += lpad(Format.count(s.drawn), 11) + lpad(Format.percent(s.fraction), 8) + lpad(s.epochs.map { Format.fixed($0, 3) } ?? "?", 9) + "\n"
+            }
+        }
+
+        // Graph
+        out += "\nExecution graph (\(plan.graph.stages.count) stages)\n"
+        let width = min(36, (plan.graph.stages.map(\.id.count).max() ?? 10) + 2)
+        for s in plan.graph.stages {
+            out += "  " + pad(s.id, width) + s.summary
+            if !s.inputs.isEmpty { out += "  ← " + (s.inputs.count > 3 ? "\(s.inputs.count) inputs" : s.inputs.joined(separator: ", ")) }
+            out += "\n"
+        }
+        return out
+    }
+}
+
+/// The resolved recipe as YAML, each scalar annotated with where it was set.
+enum ResolvedYAML {
+    static func render(_ node: RNode, root: String) -> String {
+        var out = ""
+        write(node, indent: 0, into: &out)
+        return out
+    }
+
+    static func scalar(_ node: RNode) -> String? {
+        switch node.value {
+        case .null: return "null"
+        case let .bool(b): return String(b)
+        case let .int(i): return String(i)
+        case let .double(d): return Format.number(d)
+        case let .string(s):
+            let plain = !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || "-_./@+".contains($0) } && !["true", "false", "null", "yes", "no"].contains(s)
+                && !(s.first.map { $0.isNumber || $0 == "-" || $0 == "." } ?? false)
+            return plain ? s : JSON.quoted(s)
+        case let .array(items):
+            let parts = items.compactMap { item -> String? in if case .object = item.value { return nil } else { return scalar(item) } }
+            return parts.count == items.count ? "[" + parts.joined(separator: ", ") + "]" : nil
+        case .object: return nil
+        }
+    }
+
+    static func write(_ node: RNode, indent: Int, into out: inout String) {
+        let pad = String(repeating: "  ", count: indent)
+        for entry in node.entries ?? [] {
+            if let text = scalar(entry.node) {
+                let line = "\(pad)\(entry.key): \(text)"
+                let spacing = String(repeating: " ", count: max(1, 56 - line.count))
+                out += line + spacing + "# " + entry.node.provenance.summary + "\n"
+            } else if let items = entry.node.array {
+                out += "\(pad)\(entry.key):\n"
+                for item in items {
+                    out += "\(pad)  -\n"
+                    write(item, indent: indent + 2, into: &out)
+                }
+            } else {
+                out += "\(pad)\(entry.key):\n"
+                write(entry.node, indent: indent + 1, into: &out)
+            }
+        }
+    }
+}
