@@ -21,5 +21,9 @@ let package = Package(
             "KondateRecipe", "KondatePlan", "KondateSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .testTarget(name: "KondateRecipeTests", dependencies: ["KondateRecipe", "KondatePlan", "KondateSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe"]),
+        .testTarget(name: "KondateCLITests", dependencies: ["kondate"]),
     ]
 )

@@ -23,18 +23,19 @@ public struct CorpusMix: Sendable {
 
     public init(corpus: Recipe.Corpus, trainingTokens: Int, diagnostics: inout DiagnosticSet, tree: RNode) {
         self.trainingTokens = trainingTokens
-        let budgets = corpus.sources.compactMap(\.budget).reduce(0, +)
-        let remaining = Double(trainingTokens - budgets)
+        // Sums in Double: budgets are each below 9e18 but their sum need not be.
+        let budgets = corpus.sources.compactMap(\.budget).reduce(0.0) { $0 + Double($1) }
+        let remaining = Double(trainingTokens) - budgets
         let weighted = corpus.sources.filter { $0.budget == nil }
         let weightOf = { (s: Recipe.Source) -> Double in s.weight ?? Double(s.tokens ?? 0) }
         let totalWeight = weighted.map(weightOf).reduce(0, +)
-        if budgets > trainingTokens {
+        if budgets > Double(trainingTokens) {
             diagnostics.warning(.corpusBudget,
-                                "corpus budgets sum to \(budgets) tokens, more than the \(trainingTokens) training tokens: \(budgets - trainingTokens) are never drawn",
+                                "corpus budgets sum to \(Format.grouped(Int(saturating: budgets))) tokens, more than the \(Format.grouped(trainingTokens)) training tokens: \(Format.grouped(Int(saturating: budgets - Double(trainingTokens)))) are never drawn",
                                 at: tree.at("corpus.sources")?.location ?? tree.keyLocation("corpus"))
         } else if remaining > 0, totalWeight <= 0 {
             diagnostics.error(.corpusBudget,
-                              "pretraining needs \(trainingTokens) tokens but corpus budgets supply only \(budgets) and no source has a weight for the remaining \(Int(remaining)); raise the budgets or give a source a weight",
+                              "pretraining needs \(Format.grouped(trainingTokens)) tokens but corpus budgets supply only \(Format.grouped(Int(saturating: budgets))) and no source has a weight for the remaining \(Format.grouped(Int(saturating: remaining))); raise the budgets or give a source a weight",
                               at: tree.keyLocation("corpus.sources") ?? tree.keyLocation("corpus"))
         }
         shares = corpus.sources.map { s in

@@ -50,6 +50,7 @@ public struct Plan: Sendable {
             ]
             let device = "\(recipe.cluster.device) (\(Format.bytes(limit)))"
             let location = recipe.tree.at("cluster.device")?.location ?? recipe.tree.keyLocation("parallel") ?? recipe.tree.keyLocation("cluster")
+                ?? recipe.tree.keyLocation("model")
             if peak.total > limit {
                 diagnostics.error(.memory, "estimated \(Format.bytes(peak.total)) per device exceeds the \(device) memory", at: location, notes: breakdown)
             } else {
@@ -98,22 +99,22 @@ public struct Plan: Sendable {
         }
         let peak = memory.peak
         entries += [
-            ("memory_per_device_bytes", .int(Int(peak.total.rounded(.up)))),
+            ("memory_per_device_bytes", .int(Int(saturating: peak.total.rounded(.up)))),
             ("memory", .object([
                 ("peak_stage", .int(peak.index)),
                 ("device_memory_bytes", .int(memory.deviceMemory)),
                 ("stages", .array(memory.stages.map { s in .object([
-                    ("stage", .int(s.index)), ("parameters", .int(Int(s.parameters.rounded()))),
-                    ("weights_bytes", .int(Int(s.weights.rounded()))), ("gradients_bytes", .int(Int(s.gradients.rounded()))),
-                    ("optimizer_bytes", .int(Int(s.optimizer.rounded()))), ("activations_bytes", .int(Int(s.activations.rounded()))),
-                    ("total_bytes", .int(Int(s.total.rounded(.up)))), ("in_flight_micro_batches", .int(s.inFlightMicroBatches)),
+                    ("stage", .int(s.index)), ("parameters", .int(Int(saturating: s.parameters.rounded()))),
+                    ("weights_bytes", .int(Int(saturating: s.weights.rounded()))), ("gradients_bytes", .int(Int(saturating: s.gradients.rounded()))),
+                    ("optimizer_bytes", .int(Int(saturating: s.optimizer.rounded()))), ("activations_bytes", .int(Int(saturating: s.activations.rounded()))),
+                    ("total_bytes", .int(Int(saturating: s.total.rounded(.up)))), ("in_flight_micro_batches", .int(s.inFlightMicroBatches)),
                 ]) })),
             ])),
         ]
         if let mix {
             entries.append(("corpus", .array(mix.shares.map { s in .object([
                 ("source", .string(s.source)), ("language", s.language.map(JSON.string) ?? .null),
-                ("available_tokens", s.available.map(JSON.int) ?? .null), ("drawn_tokens", .int(Int(s.drawn.rounded()))),
+                ("available_tokens", s.available.map(JSON.int) ?? .null), ("drawn_tokens", .int(Int(saturating: s.drawn.rounded()))),
                 ("share", .double(s.fraction)), ("epochs", s.epochs.map(JSON.double) ?? .null),
             ]) })))
         }

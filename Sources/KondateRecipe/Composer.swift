@@ -31,7 +31,7 @@ public struct Composer {
         if !overrides.isEmpty {
             sources.register(file: "--set", lines: overrides.map(\.text))
             for (i, override) in overrides.enumerated() {
-                if let patch = parseOverride(override.text, index: i + 1) {
+                if let patch = parseOverride(override.text, index: i + 1), checkOverridePath(patch, in: root) {
                     root = merge(root, patch)
                 }
             }
@@ -64,7 +64,7 @@ public struct Composer {
             return nil
         }
         files.append(display)
-        if let text = String(data: data, encoding: .utf8) { sources.register(file: display, text: text) }
+        if !data.contains(0), let text = String(data: data, encoding: .utf8) { sources.register(file: display, text: text) }
         guard let document = loader.load(data: data, file: display, into: &diagnostics) else { return nil }
         guard var entries = document.entries else {
             diagnostics.error(.typeMismatch, "a recipe must be a mapping of keys to values, not \(document.kindName)",
@@ -77,13 +77,19 @@ public struct Composer {
         var hasBase = false
         if let extendsIndex = entries.firstIndex(where: { $0.key == "extends" }) {
             let extendsEntry = entries.remove(at: extendsIndex)
+            var parentFailed = false
             for (parentPath, at) in parentPaths(extendsEntry) {
                 let parentDisplay = Self.normalize(Self.join(Self.directory(of: display), parentPath))
-                guard let parent = loadFile(display: parentDisplay, chain: chain + [identity], referencedAt: at) else { continue }
+                guard let parent = loadFile(display: parentDisplay, chain: chain + [identity], referencedAt: at) else {
+                    parentFailed = true
+                    continue
+                }
                 let inherited = parent.mapProvenance { $0.steps.append(.inheritedBy(file: Self.lastComponent(display))) }
                 base = hasBase ? merge(base, inherited) : inherited
                 hasBase = true
             }
+            // Without its parents the file cannot be checked meaningfully: stop at the extends error.
+            if parentFailed { return nil }
         }
         // Deletions
         if let unsetIndex = entries.firstIndex(where: { $0.key == "unset" }) {
@@ -210,7 +216,7 @@ public struct Composer {
         guard case let .sequence(oldItems) = old.kind else {
             diagnostics.error(.appendInvalid, "'\(entry.key)' appends to a list, but the inherited '\(entry.key.dropLast())' is \(old.kindName)",
                               at: entry.keyLocation, notes: old.location.map { [DiagnosticNote("inherited value set here", at: $0)] } ?? [])
-            return entry.value
+            return old
         }
         guard case let .sequence(newItems) = entry.value.kind else {
             diagnostics.error(.appendInvalid, "'\(entry.key)' appends to a list, so its value must be a list",
@@ -229,6 +235,28 @@ public struct Composer {
     }
 
     // MARK: - Overrides
+
+    /// An override may create mappings but not walk into a scalar or a list.
+    private mutating func checkOverridePath(_ patch: YAMLNode, in root: YAMLNode) -> Bool {
+        var target: YAMLNode? = root
+        var node = patch
+        var walked: [String] = []
+        while let entry = node.entries?.first, node.entries?.count == 1 {
+            var key = entry.key
+            if key.hasSuffix("+") { key.removeLast() }
+            guard let current = target else { return true }
+            guard current.entries != nil else {
+                diagnostics.error(.overrideInvalid,
+                                  "--set cannot set '\(entry.key)' inside '\(walked.joined(separator: "."))', which is \(current.kindName)",
+                                  at: entry.keyLocation, notes: current.location.map { [DiagnosticNote("'\(walked.joined(separator: "."))' is set here", at: $0)] } ?? [])
+                return false
+            }
+            walked.append(key)
+            target = current[key]
+            if case .mapping = entry.value.kind { node = entry.value } else { break }
+        }
+        return true
+    }
 
     private mutating func parseOverride(_ text: String, index: Int) -> YAMLNode? {
         let at = { (column: Int) in SourceLocation(file: "--set", line: index, column: column) }

@@ -73,7 +73,12 @@ public enum DerivedDefaults {
             if !perStep.overflow {
                 if let steps = tree.at("pretrain.steps")?.int, tree.at("pretrain.tokens") == nil {
                     let tokens = steps.multipliedReportingOverflow(by: perStep.partialValue)
-                    if !tokens.overflow { set("pretrain.tokens", .int(tokens.partialValue), "steps × global_batch × seq_len") }
+                    if !tokens.overflow {
+                        set("pretrain.tokens", .int(tokens.partialValue), "steps × global_batch × seq_len")
+                    } else {
+                        diagnostics.error(.trainingLength, "steps \(steps) × global_batch \(gb) × seq_len \(seq) tokens is beyond any training run (integer overflow)",
+                                          at: tree.at("pretrain.steps")?.location, notes: tree.at("pretrain.steps")?.provenance.notes ?? [])
+                    }
                 } else if let tokens = tree.at("pretrain.tokens")?.int, tree.at("pretrain.steps") == nil {
                     let steps = (tokens + perStep.partialValue - 1) / perStep.partialValue
                     set("pretrain.steps", .int(steps), "⌈tokens / (global_batch × seq_len)⌉")

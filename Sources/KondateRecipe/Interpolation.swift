@@ -71,13 +71,20 @@ public struct Interpolator {
         return result
     }
 
+    private func unresolved(_ node: YAMLNode) -> YAMLNode {
+        var copy = node
+        copy.provenance.steps.append(.unresolved)
+        return copy
+    }
+
     private mutating func substitute(_ node: YAMLNode, text: String) -> YAMLNode {
-        guard let parts = pieces(of: text, at: node.location) else { return node }
+        guard let parts = pieces(of: text, at: node.location) else { return unresolved(node) }
         if parts.count == 1, case let .reference(name, _) = parts[0] {
-            guard var target = lookup(name, at: node.location) else { return node }
+            guard var target = lookup(name, at: node.location) else { return unresolved(node) }
             let from = target.location
+            let wasUnresolved = target.provenance.isUnresolved
             target.provenance = Provenance(location: node.location,
-                                           steps: node.provenance.steps + [.interpolated(reference: name, from: from)])
+                                           steps: node.provenance.steps + [.interpolated(reference: name, from: from)] + (wasUnresolved ? [.unresolved] : []))
             return target
         }
         var out = ""
@@ -85,12 +92,12 @@ public struct Interpolator {
             switch part {
             case let .text(s): out += s
             case let .reference(name, _):
-                guard let target = lookup(name, at: node.location) else { return node }
+                guard let target = lookup(name, at: node.location), !target.provenance.isUnresolved else { return unresolved(node) }
                 guard let s = target.scalarText else {
                     diagnostics.error(.interpolationInvalid,
                                       "'${\(name)}' is \(target.kindName) and cannot be embedded in a string; use it as the whole value",
                                       at: node.location)
-                    return node
+                    return unresolved(node)
                 }
                 out += s
             }

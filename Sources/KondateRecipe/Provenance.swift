@@ -16,7 +16,11 @@ public struct Provenance: Sendable, Hashable {
         case defaulted
         /// It is a default computed from other values (the reason says from what).
         case derived(String)
+        /// A `${…}` reference here could not be resolved (already reported).
+        case unresolved
     }
+
+    public var isUnresolved: Bool { steps.contains { if case .unresolved = $0 { true } else { false } } }
 
     public init(location: SourceLocation?, steps: [Step] = []) {
         self.location = location
@@ -62,6 +66,8 @@ public struct Provenance: Sendable, Hashable {
                 notes.append(DiagnosticNote("this is the default value"))
             case let .derived(reason):
                 notes.append(DiagnosticNote("derived: \(reason)"))
+            case .unresolved:
+                break
             }
         }
         if let location, location.file == "--set" {

@@ -126,14 +126,14 @@ public struct Recipe: Sendable {
         }
         if let sources = t.at("corpus.sources")?.entries {
             corpus = Corpus(sources: sources.map { e in
-                let p = "corpus.sources.\(e.key)"
-                let filters: [Filter] = (t.at("\(p).filters")?.array ?? []).compactMap { f in
+                let s = Reader(e.node)
+                let filters: [Filter] = (e.node["filters"]?.array ?? []).compactMap { f in
                     f.entries?.first.map { Filter(name: $0.key, parameters: $0.node) }
                 }
-                return Source(name: e.key, paths: r.strings("\(p).paths"), format: r.string("\(p).format") ?? "jsonl",
-                              textField: r.string("\(p).text_field") ?? "text", language: r.string("\(p).language"), filters: filters,
-                              tokens: r.int("\(p).tokens"), weight: r.double("\(p).weight"), budget: r.int("\(p).budget"),
-                              maxEpochs: r.double("\(p).max_epochs"))
+                return Source(name: e.key, paths: s.strings("paths"), format: s.string("format") ?? "jsonl",
+                              textField: s.string("text_field") ?? "text", language: s.string("language"), filters: filters,
+                              tokens: s.int("tokens"), weight: s.double("weight"), budget: s.int("budget"),
+                              maxEpochs: s.double("max_epochs"))
             }, onError: r.string("corpus.on_error") ?? "skip", heldOut: r.double("corpus.held_out") ?? 0)
         }
         model = Model(arch: arch, hidden: hidden, ffn: ffn, layers: layers, heads: heads, kvHeads: r.int("model.kv_heads") ?? heads,

@@ -47,7 +47,7 @@ public enum RecipeDiff {
     }
 
     /// A short rendering of a value for diffs: `13,824`, `260B`-style counts, `[0.9, 0.95]`, `{tokens: 136B, …}`.
-    public static func show(_ node: RNode, limit: Int = 90) -> String {
+    public static func show(_ node: RNode, limit: Int = 120) -> String {
         let text = render(node)
         return text.count > limit ? String(text.prefix(limit - 1)) + "…" : text
     }
@@ -61,7 +61,21 @@ public enum RecipeDiff {
         case let .string(s): return s
         case let .array(items): return "[" + items.map(render).joined(separator: ", ") + "]"
         case let .object(entries):
-            return "{" + entries.filter { !$0.node.provenance.isDefault }.map { "\($0.key): \(render($0.node))" }.joined(separator: ", ") + "}"
+            // Numbers and flags first (they carry the news), then words, then lists and mappings.
+            func rank(_ v: Value) -> Int {
+                switch v {
+                case .int, .double, .bool: return 0
+                case .string: return 1
+                default: return 2
+                }
+            }
+            let written = entries.filter { !$0.node.provenance.isDefault }.enumerated()
+                .sorted { (rank($0.element.node.value), $0.offset) < (rank($1.element.node.value), $1.offset) }.map(\.element)
+            return "{" + written.map { entry in
+                var text = render(entry.node)
+                if case .string = entry.node.value, text.count > 40 { text = String(text.prefix(39)) + "…" }
+                return "\(entry.key): \(text)"
+            }.joined(separator: ", ") + "}"
         }
     }
 }

@@ -34,10 +34,15 @@ public enum RecipeFrontend {
         diagnostics.append(contentsOf: SemanticChecks.run(on: tree, invalid: checker.invalidPaths))
         PathCheck.check(tree, policy: paths, into: &diagnostics)
         result.tree = tree
-        result.diagnostics = diagnostics
         if !diagnostics.hasErrors {
             result.recipe = Recipe(tree: tree, file: Composer.normalize(path))
+            if result.recipe == nil {
+                // Every check passed yet a value the typed recipe needs is missing: a Kondate bug, reported as one.
+                diagnostics.error(.missingKey, "internal: the recipe passed every check but could not be typed; please report this with the recipe",
+                                  at: tree.location)
+            }
         }
+        result.diagnostics = diagnostics
         return result
     }
 }

@@ -299,7 +299,7 @@ public enum RecipeSchema {
         Field("description", .text, "What this recipe is."),
         Field("seed", .count(min: 0, max: Int(UInt32.max)), "Seed for initialisation, data order, dropout and dedup hashing.", default: .value(.int(1234))),
         Field("cluster", .object(cluster), "Hardware."),
-        Field("tokenizer", .object(tokenizer), "Tokenizer."),
+        Field("tokenizer", .object(tokenizer), "Tokenizer.", presence: true),
         Field("corpus", .object(corpus), "Pretraining corpus."),
         Field("model", .object(model), "Model architecture.", required: true),
         Field("parallel", .object(parallel), "Parallel layout."),

@@ -72,13 +72,17 @@ public struct Field: Sendable {
     public let defaultValue: FieldDefault
     /// Required after composition (a file meant to be extended may omit it).
     public let required: Bool
+    /// A section whose presence means something (e.g. `tokenizer`): never created from defaults.
+    public let presence: Bool
 
-    public init(_ name: String, _ type: SchemaType, _ doc: String, default defaultValue: FieldDefault = .none, required: Bool = false) {
+    public init(_ name: String, _ type: SchemaType, _ doc: String, default defaultValue: FieldDefault = .none, required: Bool = false,
+                presence: Bool = false) {
         self.name = name
         self.type = type
         self.doc = doc
         self.defaultValue = defaultValue
         self.required = required
+        self.presence = presence
     }
 }
 
@@ -140,6 +144,13 @@ public struct NumberSchema: Sendable {
         self.exclusiveMin = exclusiveMin
         self.exclusiveMax = exclusiveMax
         self.percent = percent
+    }
+
+    /// The range in percent, for values written with `%`.
+    public var percentRangeText: String {
+        let lo = min.map { (exclusiveMin ? "(" : "[") + Format.number($0 * 100) + "%" } ?? "(-∞"
+        let hi = max.map { Format.number($0 * 100) + "%" + (exclusiveMax ? ")" : "]") } ?? "∞)"
+        return lo + ", " + hi
     }
 
     public var rangeText: String {

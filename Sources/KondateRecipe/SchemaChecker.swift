@@ -12,6 +12,7 @@ public struct SchemaChecker {
     public mutating func check(_ node: YAMLNode, against type: SchemaType, path: [String] = [],
                                keyLocation: SourceLocation? = nil) -> RNode? {
         let here = node.location ?? keyLocation
+        if node.provenance.isUnresolved { return nil } // its ${…} error is already reported
         switch type {
         case let .object(schema):
             return checkObject(node, schema, path: path, keyLocation: keyLocation)
@@ -93,10 +94,13 @@ public struct SchemaChecker {
             }
         }
         for group in schema.exclusive {
-            let present = group.filter { name in entries.contains { $0.key == name } }
-            if present.count > 1, let second = entries.first(where: { $0.key == present[1] }) {
+            // Report at the key written last (by position), naming the one it conflicts with.
+            let present = entries.filter { group.contains($0.key) }.sorted {
+                ($0.keyLocation?.line ?? 0, $0.keyLocation?.column ?? 0) < ($1.keyLocation?.line ?? 0, $1.keyLocation?.column ?? 0)
+            }
+            if present.count > 1, let second = present.last {
                 error(.conflictingKeys,
-                      "'\(Self.show(path + [present[1]]))' conflicts with '\(present[0])'; set only one of " + group.map { "'\($0)'" }.joined(separator: ", "),
+                      "'\(Self.show(path + [second.key]))' conflicts with '\(present[0].key)'; set only one of " + group.map { "'\($0)'" }.joined(separator: ", "),
                       at: second.keyLocation, second.value)
             }
         }
@@ -110,7 +114,7 @@ public struct SchemaChecker {
             if field.required {
                 let message = path.isEmpty ? "missing required top-level key '\(field.name)'"
                     : "missing required key '\(field.name)' in '\(Self.show(path))'"
-                diagnostics.error(.missingKey, message + " (\(field.doc.prefix(while: { $0 != "." })))", at: keyLocation ?? here,
+                diagnostics.error(.missingKey, message + " (\(Self.firstSentence(field.doc)))", at: keyLocation ?? here,
                                   notes: node.provenance.notes)
                 continue
             }
@@ -118,7 +122,7 @@ public struct SchemaChecker {
             case let .value(v):
                 out.append(REntry(key: field.name, keyLocation: nil, node: RNode(v, .defaulted)))
             case .none:
-                if case let .object(sub) = field.type, !sub.fields.contains(where: \.required) {
+                if !field.presence, case let .object(sub) = field.type, !sub.fields.contains(where: \.required) {
                     let empty = YAMLNode(.mapping([]), provenance: .defaulted)
                     if let filled = checkObject(empty, sub, path: path + [field.name], keyLocation: nil) {
                         out.append(REntry(key: field.name, keyLocation: nil, node: filled))
@@ -238,7 +242,8 @@ public struct SchemaChecker {
                 let belowMin = schema.min.map { schema.exclusiveMin ? value <= $0 : value < $0 } ?? false
                 let aboveMax = schema.max.map { schema.exclusiveMax ? value >= $0 : value > $0 } ?? false
                 if belowMin || aboveMax {
-                    error(.outOfRange, "'\(Self.show(path))' must be in \(schema.rangeText), found \(text)", at: here, node)
+                    let range = text.hasSuffix("%") ? schema.percentRangeText : schema.rangeText
+                    error(.outOfRange, "'\(Self.show(path))' must be in \(range), found \(text)", at: here, node)
                     return nil
                 }
                 return RNode(.double(value), p)
@@ -300,6 +305,14 @@ public struct SchemaChecker {
         case let .oneOf(alternatives): return alternatives.map(describe).joined(separator: " or ")
         case let .tagged(t): return "a \(t.name)"
         }
+    }
+
+    /// The doc text up to the first ". " (a period inside `tokenizer.json` or `e.g.` does not end it).
+    static func firstSentence(_ doc: String) -> String {
+        var text = doc
+        if let end = doc.range(of: ". ") { text = String(doc[..<end.lowerBound]) }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
     }
 
     static func show<S: Sequence>(_ path: S) -> String where S.Element == String {

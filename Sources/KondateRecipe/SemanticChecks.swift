@@ -37,6 +37,8 @@ public struct SemanticChecks {
 
     /// Where to point for `path`: its value, else its key, else the key of the nearest written ancestor.
     func location(_ path: String) -> SourceLocation? {
+        // A mapping or list is pointed at by its key (its own position is that of its first child).
+        if let node = tree.at(path), node.entries != nil || node.array != nil, let key = tree.keyLocation(path) { return key }
         if let loc = tree.at(path)?.location ?? tree.keyLocation(path) { return loc }
         var parts = path.split(separator: ".").map(String.init)
         while parts.count > 1 {
@@ -98,7 +100,7 @@ public struct SemanticChecks {
         } else if string("parallel.data") == "auto" {
             error(.worldSize,
                   "cannot derive parallel.data: the cluster's \(world) devices are not divisible by tensor \(tp) × pipeline \(pp) = \(tp * pp)",
-                  at: isWritten("parallel.pipeline") && pp > 1 ? "parallel.pipeline" : "parallel.tensor",
+                  at: !(isWritten("parallel.tensor") && tp > 1) && isWritten("parallel.pipeline") && pp > 1 ? "parallel.pipeline" : "parallel.tensor",
                   related: ["cluster.nodes", "cluster.devices_per_node"])
         }
         if let heads = int("model.heads"), heads % tp != 0 {
@@ -273,31 +275,36 @@ public struct SemanticChecks {
         if sources.isEmpty { error(.corpusBudget, "corpus.sources is empty", at: "corpus.sources") }
         for source in sources {
             let p = "corpus.sources.\(source.key)"
-            if !has("\(p).tokens"), !has("\(p).weight"), !has("\(p).budget") {
+            let node = source.node
+            let invalid = self.invalid
+            let present = { (key: String) in node[key] != nil || invalid.contains("\(p).\(key)") }
+            if !present("tokens"), !present("weight"), !present("budget") {
                 error(.corpusBudget, "source '\(source.key)' needs 'tokens' (its size), 'weight' or 'budget' to take part in the mix", at: p)
             }
-            if has("\(p).max_epochs"), !has("\(p).tokens") {
+            if present("max_epochs"), !present("tokens") {
                 warning(.corpusBudget, "source '\(source.key)' sets max_epochs without 'tokens': its epochs cannot be computed", at: "\(p).max_epochs")
             }
-            for (i, filter) in (tree.at("\(p).filters")?.array ?? []).enumerated() {
+            for (i, filter) in (node["filters"]?.array ?? []).enumerated() {
                 guard let entry = filter.entries?.first else { continue }
                 let f = "\(p).filters.\(i).\(entry.key)"
+                let int = { (key: String) in entry.node[key]?.int }
+                let double = { (key: String) in entry.node[key]?.double }
                 switch entry.key {
                 case "dedup_minhash":
-                    if let perms = int("\(f).permutations"), let bands = int("\(f).bands"), let rows = int("\(f).rows"), bands * rows != perms {
+                    if let perms = int("permutations"), let bands = int("bands"), let rows = int("rows"), bands * rows != perms {
                         error(.invalidValue, "dedup_minhash: bands \(bands) × rows \(rows) = \(bands * rows) must equal permutations \(perms)",
                               at: "\(f).bands", related: ["\(f).rows", "\(f).permutations"])
                     }
                 case "compression_ratio":
-                    if let lo = double("\(f).min"), let hi = double("\(f).max"), lo >= hi {
+                    if let lo = double("min"), let hi = double("max"), lo >= hi {
                         error(.invalidValue, "compression_ratio: min \(Format.number(lo)) must be below max \(Format.number(hi))", at: "\(f).min")
                     }
                 case "doc_length":
-                    if let lo = int("\(f).min_chars"), let hi = int("\(f).max_chars"), lo > hi {
+                    if let lo = int("min_chars"), let hi = int("max_chars"), lo > hi {
                         error(.invalidValue, "doc_length: min_chars \(lo) exceeds max_chars \(hi)", at: "\(f).min_chars")
                     }
                 case "line_length":
-                    if let lo = double("\(f).min_mean"), let hi = double("\(f).max_mean"), lo > hi {
+                    if let lo = double("min_mean"), let hi = double("max_mean"), lo > hi {
                         error(.invalidValue, "line_length: min_mean exceeds max_mean", at: "\(f).min_mean")
                     }
                 default: break
@@ -346,24 +353,23 @@ public struct SemanticChecks {
                     parents[stage.key] = from
                 }
             }
-            if let template = string("\(t).template"), !RecipeSchema.builtinTemplates.contains(template), !templates.contains(template) {
-                let suggestion = Suggestions.closest(to: template, in: RecipeSchema.builtinTemplates + templates)
-                diagnostics.error(.template, "unknown template '\(template)'; built-in: " + RecipeSchema.builtinTemplates.joined(separator: ", ") +
-                                  (templates.isEmpty ? "" : "; recipe: " + templates.joined(separator: ", ")) + (suggestion.map { "; did you mean '\($0)'?" } ?? ""),
-                                  at: location("\(t).template"), fixIt: suggestion)
-            }
+            checkTemplateName(at: "\(t).template", recipeTemplates: templates)
             checkSchedule(prefix: t, lr: double("\(t).lr"), lrPath: "\(t).lr", steps: nil)
             if let maxLength = int("\(t).max_length"), let positions = int("model.max_positions"), maxLength > positions {
                 error(.positions, "\(t).max_length \(maxLength) exceeds model.max_positions \(positions)", at: "\(t).max_length")
             }
         }
-        // Cycles among tune stages.
-        for start in parents.keys.sorted() {
+        // Cycles among tune stages, each reported once (at its first member in file order).
+        var reported = Set<String>()
+        for start in (tree.at("tune")?.entries ?? []).map(\.key) where parents[start] != nil {
             var seen = [start]
             var current = start
             while let next = parents[current] {
                 if next == start {
-                    error(.stageCycle, "tune stages start from each other in a cycle: " + (seen + [start]).joined(separator: " → "), at: "tune.\(start).from")
+                    let members = seen.sorted().joined(separator: ",")
+                    if reported.insert(members).inserted {
+                        error(.stageCycle, "tune stages start from each other in a cycle: " + (seen + [start]).joined(separator: " → "), at: "tune.\(start).from")
+                    }
                     break
                 }
                 if seen.contains(next) { break }
@@ -381,9 +387,7 @@ public struct SemanticChecks {
             if has("\(e).judge"), kind != "generation" {
                 error(.invalidValue, "\(e).judge applies to generation suites, not '\(kind ?? "?")'", at: "\(e).judge")
             }
-            if let template = string("\(e).template"), !RecipeSchema.builtinTemplates.contains(template), !templates.contains(template) {
-                diagnostics.error(.template, "unknown template '\(template)'", at: location("\(e).template"))
-            }
+            checkTemplateName(at: "\(e).template", recipeTemplates: templates)
             if kind == "perplexity", let metrics = tree.at("\(e).metrics")?.array, metrics.contains(where: { $0.string != "perplexity" }) {
                 error(.invalidValue, "a perplexity suite reports only the 'perplexity' metric", at: "\(e).metrics")
             }
@@ -391,6 +395,14 @@ public struct SemanticChecks {
         if let checkpoint = string("release.checkpoint") {
             checkReference(checkpoint, at: "release.checkpoint", what: "release.checkpoint")
         }
+    }
+
+    mutating func checkTemplateName(at path: String, recipeTemplates: [String]) {
+        guard let template = string(path), !RecipeSchema.builtinTemplates.contains(template), !recipeTemplates.contains(template) else { return }
+        let suggestion = Suggestions.closest(to: template, in: RecipeSchema.builtinTemplates + recipeTemplates)
+        diagnostics.error(.template, "unknown template '\(template)'; built-in: " + RecipeSchema.builtinTemplates.joined(separator: ", ") +
+                          (recipeTemplates.isEmpty ? "" : "; recipe: " + recipeTemplates.joined(separator: ", ")) + (suggestion.map { "; did you mean '\($0)'?" } ?? ""),
+                          at: location(path), notes: tree.at(path)?.provenance.notes ?? [], fixIt: suggestion)
     }
 
     mutating func checkPlaceholders(_ text: String, at path: String, required: [String], allowed: [String]) {

@@ -34,6 +34,10 @@ public struct YAMLLoader {
             diagnostics.error(.notUTF8, "file is UTF-16; save the recipe as UTF-8", at: start)
             return nil
         }
+        if Self.looksLikeUTF16(bytes) {
+            diagnostics.error(.notUTF8, "file looks like UTF-16 (every other byte is zero); save the recipe as UTF-8", at: start)
+            return nil
+        }
         if let nul = bytes.firstIndex(of: 0) {
             diagnostics.error(.binaryFile, "file contains a NUL byte: it looks binary, not a YAML recipe",
                               at: Self.location(ofByte: nul, in: bytes, file: file))
@@ -50,6 +54,7 @@ public struct YAMLLoader {
             return nil
         }
         var composer = EventComposer(file: file, limits: limits)
+        composer.lastLine = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).count - (bytes.last == 0x0A ? 1 : 0)
         let root = bytes.withUnsafeBufferPointer { composer.compose($0) }
         diagnostics.append(contentsOf: composer.diagnostics)
         if composer.diagnostics.hasErrors { return nil }
@@ -82,6 +87,16 @@ public struct YAMLLoader {
             i += 1
         }
         return SourceLocation(file: file, line: line, column: column)
+    }
+
+    /// UTF-16 text without a byte-order mark: mostly ASCII, so zeros fill the odd (or even) positions.
+    static func looksLikeUTF16(_ bytes: [UInt8]) -> Bool {
+        let sample = bytes.prefix(1024)
+        guard sample.count >= 4 else { return false }
+        var evenZeros = 0, oddZeros = 0
+        for (i, b) in sample.enumerated() where b == 0 { if i % 2 == 0 { evenZeros += 1 } else { oddZeros += 1 } }
+        let half = sample.count / 2
+        return max(evenZeros, oddZeros) * 10 >= half * 8 && min(evenZeros, oddZeros) * 10 <= half
     }
 
     static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
@@ -153,6 +168,8 @@ private struct EventComposer {
     var nodes = 0
     var parser = yaml_parser_t()
     var failed = false
+    /// Number of lines in the file, so errors at the end of input point at its last line.
+    var lastLine = Int.max
 
     init(file: String, limits: YAMLLoader.Limits, origin: SourceLocation? = nil) {
         self.file = file
@@ -194,7 +211,9 @@ private struct EventComposer {
         if let origin {
             return SourceLocation(file: origin.file, line: origin.line, column: origin.column + Int(mark.column))
         }
-        return SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+        let line = Int(mark.line) + 1
+        if line > lastLine, lastLine > 0 { return SourceLocation(file: file, line: lastLine, column: 1) }
+        return SourceLocation(file: file, line: line, column: Int(mark.column) + 1)
     }
 
     mutating func next() -> yaml_event_t? {
@@ -204,10 +223,11 @@ private struct EventComposer {
             failed = true
             let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
             var message = "YAML syntax error: \(problem)"
-            if let context = parser.context.map({ String(cString: $0) }) {
-                message += " (\(context) at line \(parser.context_mark.line + 1))"
-            }
-            diagnostics.error(.yamlSyntax, message, at: location(parser.problem_mark))
+            let context = parser.context.map { String(cString: $0) }
+            if let context { message += " (\(context) at line \(parser.context_mark.line + 1))" }
+            // At the end of input, point at where the unclosed construct began.
+            let atEnd = Int(parser.problem_mark.line) + 1 >= lastLine && problem.contains("end of stream")
+            diagnostics.error(.yamlSyntax, message, at: location(atEnd && context != nil ? parser.context_mark : parser.problem_mark))
             return nil
         }
         return event
@@ -249,7 +269,8 @@ private struct EventComposer {
         defer { yaml_event_delete(&event) }
         let loc = location(event.start_mark)
         let before = nodes
-        if depth > limits.maxDepth {
+        let isCollection = event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT
+        if isCollection, depth > limits.maxDepth {
             diagnostics.error(.tooDeep, "nesting deeper than \(limits.maxDepth) levels", at: loc)
             failed = true
             return nil

@@ -54,6 +54,13 @@ public enum Format {
     public static func percent(_ x: Double) -> String { fixed(x * 100, 1) + "%" }
 }
 
+public extension Int {
+    /// Rounds toward zero and clamps to Int's range (no trap on huge or non-finite values; NaN → 0).
+    init(saturating value: Double) {
+        if value.isNaN { self = 0 } else if value >= 9.2e18 { self = Int.max } else if value <= -9.2e18 { self = Int.min } else { self = Int(value) }
+    }
+}
+
 public extension Format {
     /// A number as a person writes it: integers without ".0", others in Swift's shortest form.
     static func number(_ x: Double) -> String {

@@ -54,7 +54,7 @@ struct PlanRenderer {
             out += "\nCompute (model FLOPs per token 6N + 12·L·d·T; docs/plan.md)\n"
             out += "  per token     \(Format.scientific(cost.modelFlopsPerToken)) FLOPs (N = \(Format.count(Double(n.matmul))) matmul weights)\n"
             out += "  total         \(Format.scientific(cost.modelFlops)) model FLOPs; \(Format.scientific(cost.hardwareFlops)) with recompute; 6ND \(Format.scientific(cost.sixND))\n"
-            out += "  time          \(Format.duration(cost.seconds)) at \(Format.percent(cost.mfu)) MFU → \(Format.grouped(Int(cost.deviceHours.rounded()))) device-hours, \(Format.count(cost.tokensPerSecond)) tokens/s\n"
+            out += "  time          \(Format.duration(cost.seconds)) at \(Format.percent(cost.mfu)) MFU → \(Format.grouped(Int(saturating: cost.deviceHours.rounded()))) device-hours, \(Format.count(cost.tokensPerSecond)) tokens/s\n"
         }
 
         // Memory
