@@ -21,9 +21,10 @@ let package = Package(
             "KondateRecipe", "KondatePlan", "KondateSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "KondateRecipeTests", dependencies: ["KondateRecipe", "KondatePlan", "KondateSupport"],
+        .target(name: "KondateTestSupport", path: "Tests/KondateTestSupport"),
+        .testTarget(name: "KondateRecipeTests", dependencies: ["KondateRecipe", "KondatePlan", "KondateSupport", "KondateTestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe"]),
-        .testTarget(name: "KondateCLITests", dependencies: ["kondate"]),
+        .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe", "KondateTestSupport"]),
+        .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateTestSupport"]),
     ]
 )

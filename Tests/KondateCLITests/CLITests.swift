@@ -1,15 +1,10 @@
 import Foundation
 import Testing
 
+import KondateTestSupport
+
 /// Runs the built `kondate` binary and checks exit codes and output, as a user sees them.
-let root: URL = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-    }
-    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-}()
+let root = repositoryRoot
 
 /// The directory holding the test bundle also holds the `kondate` product.
 let binary: URL = {
@@ -144,9 +139,7 @@ struct CLITests {
     @Test func mutatedRecipesNeverCrash() throws {
         let v1 = try String(contentsOf: root.appendingPathComponent("recipes/llm-jp-13b-v1.0.yaml"), encoding: .utf8)
         let v2 = try String(contentsOf: root.appendingPathComponent("recipes/llm-jp-13b-v2.0.yaml"), encoding: .utf8)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kondate-fuzz-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try Data(v1.utf8).write(to: dir.appendingPathComponent("llm-jp-13b-v1.0.yaml"))
+        let dir = try temporaryRecipes(["llm-jp-13b-v1.0.yaml": v1])
         var rng = SplitMix(seed: 20241129)
         let inserts = [":", " ", "\n", "[", "]", "{", "}", "&a", "*a", "!", "#", "'", "\"", "${", "}", "-", "0", "9e99", "\t", "？"]
         var lines = v2.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -193,8 +186,6 @@ struct SplitMix {
 @Suite("Extreme values never trap")
 struct ExtremeValueTests {
     @Test func hugeBudgetsAndTinyPeaksAreReportedNotCrashed() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kondate-extreme-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let recipe = """
         name: extreme
         cluster: {peak_flops: 1e-300, device_memory: 1}
@@ -206,7 +197,7 @@ struct ExtremeValueTests {
         model: {arch: gpt2, hidden: 1048576, layers: 10000, heads: 65536, seq_len: 16777216, vocab_size: auto}
         pretrain: {global_batch: 1073741824, steps: 8000000000000000000, optimizer: {lr: 1e-3}}
         """
-        try Data(recipe.utf8).write(to: dir.appendingPathComponent("r.yaml"))
+        let dir = try temporaryRecipes(["r.yaml": recipe])
         for command in [["validate"], ["plan"], ["plan", "--json"], ["graph"]] {
             let r = try kondate(command + [dir.appendingPathComponent("r.yaml").path])
             #expect(!r.signalled && [0, 1, 2].contains(r.status), "\(command) exited \(r.status): \(r.stderr.suffix(400))")

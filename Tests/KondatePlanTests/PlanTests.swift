@@ -1,16 +1,9 @@
 import Foundation
 import Testing
 import KondatePlan
+import KondateTestSupport
 @testable import KondateRecipe
 
-let repositoryRoot: URL = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-    }
-    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-}()
 
 func plan(_ file: String, set: [String] = []) throws -> Plan {
     let loaded = RecipeFrontend.load(path: repositoryRoot.appendingPathComponent(file).path, overrides: set.map(Override.init))
@@ -117,11 +110,8 @@ struct PlanTests {
     }
 
     @Test func budgetsAreTakenFirstThenWeights() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kondate-plan-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let example = repositoryRoot.appendingPathComponent("examples/tiny/tiny-llama.yaml").path
-        try Data("extends: \(example)\nunset: [corpus.sources.code.weight]\ncorpus: {sources: {code: {budget: 4096}}}\n".utf8)
-            .write(to: dir.appendingPathComponent("r.yaml"))
+        let dir = try temporaryRecipes(["r.yaml": "extends: \(example)\nunset: [corpus.sources.code.weight]\ncorpus: {sources: {code: {budget: 4096}}}\n"])
         let loaded = RecipeFrontend.load(path: dir.appendingPathComponent("r.yaml").path)
         let recipe = try #require(loaded.recipe, "\(loaded.diagnostics.errors.map(\.message))")
         let mix = try #require(Plan(recipe: recipe).mix)
