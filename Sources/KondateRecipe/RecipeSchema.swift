@@ -10,17 +10,17 @@ public enum RecipeSchema {
     public static let builtinTemplates = ["llm-jp-v1.1", "llm-jp-v2-chat"]
 
     public static let cluster = ObjectSchema("Cluster", "The machines a recipe runs on; the plan's topology, memory check and time estimate use it.", fields: [
-        Field("nodes", .count(min: 1, max: 1_000_000), "Number of nodes.", default: .value(.int(1))),
-        Field("devices_per_node", .count(min: 1, max: 4096), "Accelerators (or CPU ranks) per node.", default: .value(.int(1))),
+        Field("nodes", .count(min: 1, max: 1_000_000), "Number of nodes.", default: .value(.int(1)), unit: "nodes"),
+        Field("devices_per_node", .count(min: 1, max: 4096), "Accelerators (or CPU ranks) per node.", default: .value(.int(1)), unit: "devices"),
         Field("device", .choice(deviceTypes),
               "Device type from the catalog; it supplies peak bf16/fp32 FLOP/s and memory (docs/plan.md lists the figures).",
               default: .value(.string("cpu"))),
         Field("device_memory", .bytes(min: 1), "Overrides the catalog's memory per device, e.g. `80GiB`. For `cpu`, memory per rank.",
-              default: .derived("from the device catalog")),
+              default: .derived("from the device catalog"), unit: "bytes"),
         Field("peak_flops", .real(min: 0, exclusiveMin: true), "Overrides the catalog's peak FLOP/s per device for the training precision, e.g. `312T`.",
-              default: .derived("from the device catalog and pretrain.precision")),
+              default: .derived("from the device catalog and pretrain.precision"), unit: "FLOP/s"),
         Field("assumed_mfu", .real(min: 0, max: 1, exclusiveMin: true, percent: true),
-              "Model FLOPs utilisation assumed by the time estimate (`kondate plan --mfu` overrides it).", default: .value(.double(0.4))),
+              "Model FLOPs utilisation assumed by the time estimate (`kondate plan --mfu` overrides it).", default: .value(.double(0.4)), unit: "fraction"),
     ])
 
     public static let specialTokens = ObjectSchema("SpecialTokens", "Special tokens by role.", fields: [
@@ -33,9 +33,9 @@ public enum RecipeSchema {
 
     public static let tokenizerTraining = ObjectSchema("TokenizerTraining", "Train a tokenizer on the recipe's corpus.", fields: [
         Field("algorithm", .choice(["bpe", "unigram"]), "`bpe`: byte-level BPE saved as tokenizer.json; `unigram`: SentencePiece-style unigram.", required: true),
-        Field("vocab_size", .count(min: 2, max: 16_777_216), "Vocabulary size including special tokens.", required: true),
-        Field("min_frequency", .count(min: 1), "Minimum pair (BPE) or piece frequency.", default: .value(.int(2))),
-        Field("sample_size", .bytes(min: 1), "Bytes of text sampled from the sources for training.", default: .value(.int(1 << 30))),
+        Field("vocab_size", .count(min: 2, max: 16_777_216), "Vocabulary size including special tokens.", required: true, unit: "tokens"),
+        Field("min_frequency", .count(min: 1), "Minimum pair (BPE) or piece frequency.", default: .value(.int(2)), unit: "occurrences"),
+        Field("sample_size", .bytes(min: 1), "Bytes of text sampled from the sources for training.", default: .value(.int(1 << 30)), unit: "bytes"),
         Field("sources", .list(.name), "Corpus sources to sample from (default: all).", default: .derived("all corpus sources")),
         Field("byte_fallback", .boolean, "Fall back to byte tokens for characters outside the vocabulary.", default: .value(.bool(true))),
         Field("split_digits", .boolean, "Split numbers into single digits.", default: .value(.bool(false))),
@@ -50,7 +50,7 @@ public enum RecipeSchema {
         Field("train", .object(tokenizerTraining), "Train a tokenizer instead of loading one."),
         Field("vocab_size", .count(min: 2, max: 16_777_216),
               "Tokenizer vocabulary size. Declared for `path` (checked against the file when it is read), taken from `train` otherwise.",
-              default: .derived("train.vocab_size")),
+              default: .derived("train.vocab_size"), unit: "tokens"),
         Field("special_tokens", .object(specialTokens), "Special tokens by role."),
     ])
 
@@ -62,8 +62,8 @@ public enum RecipeSchema {
 
     public static let filter = TaggedSchema("filter", "A document filter with its parameters, written `- name: {param: value}`.", variants: [
         filterVariant("doc_length", "Keep documents whose length in characters is within bounds.", [
-            Field("min_chars", .count(min: 0), "Minimum characters.", default: .value(.int(0))),
-            Field("max_chars", .count(min: 1), "Maximum characters (unbounded if absent)."),
+            Field("min_chars", .count(min: 0), "Minimum characters.", default: .value(.int(0)), unit: "characters"),
+            Field("max_chars", .count(min: 1), "Maximum characters (unbounded if absent).", unit: "characters"),
         ]),
         filterVariant("japanese_ratio", "Keep documents with enough Japanese characters (hiragana, katakana, kanji).", [
             Field("min", .real(min: 0, max: 1, percent: true), "Minimum fraction of Japanese characters.", required: true),
@@ -78,17 +78,17 @@ public enum RecipeSchema {
             Field("max", .real(min: 0, max: 1, percent: true), "Maximum fraction of link characters.", required: true),
         ]),
         filterVariant("line_length", "Keep documents whose mean line length is within bounds.", [
-            Field("min_mean", .real(min: 0), "Minimum mean characters per line."),
-            Field("max_mean", .real(min: 0), "Maximum mean characters per line."),
+            Field("min_mean", .real(min: 0), "Minimum mean characters per line.", unit: "characters"),
+            Field("max_mean", .real(min: 0), "Maximum mean characters per line.", unit: "characters"),
         ]),
         filterVariant("sentence_length", "Drop documents with run-on sentences (mean characters between 。/./!/?).", [
-            Field("max_mean", .real(min: 0, exclusiveMin: true), "Maximum mean sentence length.", required: true),
+            Field("max_mean", .real(min: 0, exclusiveMin: true), "Maximum mean sentence length.", required: true, unit: "characters"),
         ]),
         filterVariant("repeated_lines", "Drop documents with many duplicated lines.", [
-            Field("max_ratio", .real(min: 0, max: 1, percent: true), "Maximum fraction of lines that repeat an earlier line.", required: true),
+            Field("max_ratio", .real(min: 0, max: 1, percent: true), "Maximum fraction of lines that repeat an earlier line.", required: true, unit: "fraction"),
         ]),
         filterVariant("repeated_paragraphs", "Drop documents with many duplicated paragraphs.", [
-            Field("max_ratio", .real(min: 0, max: 1, percent: true), "Maximum fraction of paragraphs that repeat.", required: true),
+            Field("max_ratio", .real(min: 0, max: 1, percent: true), "Maximum fraction of paragraphs that repeat.", required: true, unit: "fraction"),
         ]),
         filterVariant("compression_ratio", "Keep documents whose zlib compressed/original size ratio is in a band (too low = repetitive, too high = noise).", [
             Field("min", .real(min: 0), "Lower bound of compressed/original.", default: .value(.double(0))),
@@ -96,20 +96,20 @@ public enum RecipeSchema {
         ]),
         filterVariant("ng_words", "Drop documents with too many hits from a word list (one word per line).", [
             Field("path", .path, "Word-list file, relative to the recipe.", required: true),
-            Field("max_hits", .count(min: 0), "Documents with more hits are dropped.", default: .value(.int(3))),
+            Field("max_hits", .count(min: 0), "Documents with more hits are dropped.", default: .value(.int(3)), unit: "hits"),
         ]),
         filterVariant("code", "Filters for source code (RedPajama-style).", [
-            Field("max_line_length", .count(min: 1), "Maximum length of any line.", default: .value(.int(1000))),
-            Field("max_mean_line_length", .real(min: 0, exclusiveMin: true), "Maximum mean line length.", default: .value(.double(100))),
-            Field("min_alnum_fraction", .real(min: 0, max: 1, percent: true), "Minimum fraction of alphanumeric characters.", default: .value(.double(0.25))),
+            Field("max_line_length", .count(min: 1), "Maximum length of any line.", default: .value(.int(1000)), unit: "characters"),
+            Field("max_mean_line_length", .real(min: 0, exclusiveMin: true), "Maximum mean line length.", default: .value(.double(100)), unit: "characters"),
+            Field("min_alnum_fraction", .real(min: 0, max: 1, percent: true), "Minimum fraction of alphanumeric characters.", default: .value(.double(0.25)), unit: "fraction"),
         ]),
         filterVariant("dedup_exact", "Drop exact duplicates of normalised text (NFKC, whitespace collapsed).", []),
         filterVariant("dedup_minhash", "Drop near-duplicates with MinHash LSH, deterministic under the recipe seed.", [
-            Field("shingle", .count(min: 1, max: 64), "Character n-gram size.", default: .value(.int(5))),
-            Field("permutations", .count(min: 1, max: 4096), "Number of hash permutations; must equal bands × rows.", default: .value(.int(128))),
-            Field("bands", .count(min: 1), "LSH bands.", default: .value(.int(16))),
-            Field("rows", .count(min: 1), "Rows per band.", default: .value(.int(8))),
-            Field("threshold", .real(min: 0, max: 1), "Estimated Jaccard similarity above which documents are duplicates.", default: .value(.double(0.8))),
+            Field("shingle", .count(min: 1, max: 64), "Character n-gram size.", default: .value(.int(5)), unit: "characters"),
+            Field("permutations", .count(min: 1, max: 4096), "Number of hash permutations; must equal bands × rows.", default: .value(.int(128)), unit: "hashes"),
+            Field("bands", .count(min: 1), "LSH bands.", default: .value(.int(16)), unit: "bands"),
+            Field("rows", .count(min: 1), "Rows per band.", default: .value(.int(8)), unit: "rows"),
+            Field("threshold", .real(min: 0, max: 1), "Estimated Jaccard similarity above which documents are duplicates.", default: .value(.double(0.8)), unit: "Jaccard similarity"),
         ]),
     ])
 
@@ -124,17 +124,17 @@ public enum RecipeSchema {
         Field("language", .text, "Label for reports and the model card, e.g. `ja`, `en`, `code`."),
         Field("description", .text, "Free text."),
         Field("filters", .list(.tagged(filter)), "Filters applied in order.", default: .value(.array([]))),
-        Field("tokens", .count(min: 1), "Size of the source in tokens after filtering (declared; measured when the corpus is prepared)."),
-        Field("weight", .real(min: 0), "Relative share of training tokens (token level)."),
-        Field("budget", .count(min: 0), "Absolute number of training tokens drawn from this source."),
-        Field("max_epochs", .real(min: 0, exclusiveMin: true), "Warn when the mix draws more than this many passes over the source."),
+        Field("tokens", .count(min: 1), "Size of the source in tokens after filtering (declared; measured when the corpus is prepared).", unit: "tokens"),
+        Field("weight", .real(min: 0), "Relative share of training tokens (token level).", unit: "relative"),
+        Field("budget", .count(min: 0), "Absolute number of training tokens drawn from this source.", unit: "tokens"),
+        Field("max_epochs", .real(min: 0, exclusiveMin: true), "Warn when the mix draws more than this many passes over the source.", unit: "epochs"),
     ])
 
     public static let corpus = ObjectSchema("Corpus", "Pretraining data: named sources and how they mix.", fields: [
         Field("sources", .map(.object(corpusSource), key: "source name"), "Sources by name.", required: true),
         Field("on_error", .choice(["skip", "fail"]), "What to do with malformed lines or invalid UTF-8: skip them (counted in the report) or stop.",
               default: .value(.string("skip"))),
-        Field("held_out", .real(min: 0, max: 0.5, percent: true), "Fraction of documents held out for validation loss.", default: .value(.double(0))),
+        Field("held_out", .real(min: 0, max: 0.5, percent: true), "Fraction of documents held out for validation loss.", default: .value(.double(0)), unit: "fraction of documents"),
     ])
 
     // MARK: Model
@@ -143,27 +143,27 @@ public enum RecipeSchema {
         "Architecture. `llama` matches Hugging Face `LlamaForCausalLM` (RMSNorm, RoPE, SwiGLU, no biases); " +
         "`gpt2` matches `GPT2LMHeadModel` (LayerNorm, learned positions, GELU, biases).", fields: [
         Field("arch", .choice(architectures), "Architecture family.", required: true),
-        Field("hidden", .count(min: 1, max: 1 << 20), "Hidden size (d_model).", required: true),
+        Field("hidden", .count(min: 1, max: 1 << 20), "Hidden size (d_model).", required: true, unit: "dimensions"),
         Field("ffn", .count(min: 1, max: 1 << 22), "Feed-forward inner size.",
-              default: .derived("gpt2: 4 × hidden; llama: ⌊(8/3 × hidden) / 64⌋ × 64 (Megatron's SwiGLU default)")),
-        Field("layers", .count(min: 1, max: 10_000), "Number of transformer layers.", required: true),
-        Field("heads", .count(min: 1, max: 65_536), "Attention (query) heads.", required: true),
-        Field("kv_heads", .count(min: 1, max: 65_536), "Key/value heads (grouped-query attention when fewer than heads).", default: .derived("heads")),
+              default: .derived("gpt2: 4 × hidden; llama: ⌊(8/3 × hidden) / 64⌋ × 64 (Megatron's SwiGLU default)"), unit: "dimensions"),
+        Field("layers", .count(min: 1, max: 10_000), "Number of transformer layers.", required: true, unit: "layers"),
+        Field("heads", .count(min: 1, max: 65_536), "Attention (query) heads.", required: true, unit: "heads"),
+        Field("kv_heads", .count(min: 1, max: 65_536), "Key/value heads (grouped-query attention when fewer than heads).", default: .derived("heads"), unit: "heads"),
         Field("vocab_size", .oneOf([.count(min: 1, max: 16_777_216), .choice(["auto"])]),
               "Embedding rows. `auto`: the tokenizer's vocabulary padded up to a multiple of `pad_vocab_multiple × parallel.tensor` (Megatron's rule).",
-              default: .value(.string("auto"))),
+              default: .value(.string("auto")), unit: "tokens"),
         Field("pad_vocab_multiple", .count(min: 1, max: 65_536), "Vocabulary padding multiple (Megatron's `make-vocab-size-divisible-by`).",
-              default: .value(.int(128))),
-        Field("seq_len", .count(min: 1, max: 1 << 24), "Training sequence length in tokens.", required: true),
-        Field("max_positions", .count(min: 1, max: 1 << 24), "Maximum positions (HF `max_position_embeddings` / `n_positions`).", default: .derived("seq_len")),
-        Field("rope_theta", .real(min: 0, exclusiveMin: true), "RoPE base (llama only).", default: .derived("llama: 10000; gpt2: not applicable")),
+              default: .value(.int(128)), unit: "tokens"),
+        Field("seq_len", .count(min: 1, max: 1 << 24), "Training sequence length in tokens.", required: true, unit: "tokens"),
+        Field("max_positions", .count(min: 1, max: 1 << 24), "Maximum positions (HF `max_position_embeddings` / `n_positions`).", default: .derived("seq_len"), unit: "positions"),
+        Field("rope_theta", .real(min: 0, exclusiveMin: true), "RoPE base (llama only).", default: .derived("llama: 10000; gpt2: not applicable"), unit: "base"),
         Field("norm_eps", .real(min: 0, max: 1, exclusiveMin: true), "Epsilon of RMSNorm / LayerNorm.", default: .value(.double(1e-5))),
         Field("activation", .choice(activations), "MLP activation: `swiglu` (llama), `gelu` exact or `gelu_tanh` (gpt2's `gelu_new`).",
               default: .derived("llama: swiglu; gpt2: gelu_tanh")),
         Field("tie_embeddings", .boolean, "Share the input embedding with the output head.", default: .derived("llama: false; gpt2: true")),
         Field("init_std", .real(min: 0, exclusiveMin: true), "Standard deviation of the normal initialisation.", default: .value(.double(0.02))),
-        Field("dropout", .real(min: 0, max: 1, exclusiveMax: true), "Dropout on embeddings and residual branches.", default: .value(.double(0))),
-        Field("attention_dropout", .real(min: 0, max: 1, exclusiveMax: true), "Dropout on attention probabilities.", default: .value(.double(0))),
+        Field("dropout", .real(min: 0, max: 1, exclusiveMax: true), "Dropout on embeddings and residual branches.", default: .value(.double(0)), unit: "probability"),
+        Field("attention_dropout", .real(min: 0, max: 1, exclusiveMax: true), "Dropout on attention probabilities.", default: .value(.double(0)), unit: "probability"),
         Field("attention_kernel", .choice(["flash", "standard"]),
               "`flash`: blocked attention that never stores the (T, T) score matrix; `standard`: stores it (counted by the memory plan).",
               default: .value(.string("flash"))),
@@ -172,21 +172,21 @@ public enum RecipeSchema {
     // MARK: Parallelism and training
 
     public static let parallel = ObjectSchema("Parallel", "How training is split over devices (Megatron-style).", fields: [
-        Field("tensor", .count(min: 1, max: 65_536), "Tensor-parallel size.", default: .value(.int(1))),
-        Field("pipeline", .count(min: 1, max: 65_536), "Pipeline-parallel size (1F1B schedule).", default: .value(.int(1))),
+        Field("tensor", .count(min: 1, max: 65_536), "Tensor-parallel size.", default: .value(.int(1)), unit: "ranks"),
+        Field("pipeline", .count(min: 1, max: 65_536), "Pipeline-parallel size (1F1B schedule).", default: .value(.int(1)), unit: "stages"),
         Field("data", .oneOf([.count(min: 1, max: 16_777_216), .choice(["auto"])]),
-              "Data-parallel size, or `auto` = devices / (tensor × pipeline).", default: .value(.string("auto"))),
+              "Data-parallel size, or `auto` = devices / (tensor × pipeline).", default: .value(.string("auto")), unit: "ranks"),
         Field("sequence_parallel", .boolean, "Shard norm and dropout activations along the sequence over the tensor group.", default: .value(.bool(false))),
         Field("zero_stage", .plainInt(min: 0, max: 3), "ZeRO stage: 0 none, 1 optimizer states sharded (Megatron's distributed optimizer), 2 also gradients, 3 also weights.",
               default: .value(.int(0))),
         Field("recompute", .choice(["none", "selective", "full"]),
               "Activation recomputation: `selective` recomputes the attention core, `full` stores only each layer's input.", default: .value(.string("none"))),
-        Field("micro_batch", .count(min: 1, max: 1 << 20), "Sequences per micro batch per data-parallel rank.", default: .value(.int(1))),
+        Field("micro_batch", .count(min: 1, max: 1 << 20), "Sequences per micro batch per data-parallel rank.", default: .value(.int(1)), unit: "sequences"),
     ])
 
     public static let optimizer = ObjectSchema("Optimizer", "AdamW with decoupled weight decay.", fields: [
         Field("kind", .choice(["adamw"]), "Optimizer.", default: .value(.string("adamw"))),
-        Field("lr", .real(min: 0, exclusiveMin: true), "Peak learning rate.", required: true),
+        Field("lr", .real(min: 0, exclusiveMin: true), "Peak learning rate.", required: true, unit: "per step"),
         Field("betas", .list(.real(min: 0, max: 1, exclusiveMax: true), minItems: 2, maxItems: 2), "Adam β1, β2.",
               default: .value(.array([RNode(.double(0.9), .defaulted), RNode(.double(0.999), .defaulted)]))),
         Field("eps", .real(min: 0, exclusiveMin: true), "Adam ε.", default: .value(.double(1e-8))),
@@ -197,30 +197,30 @@ public enum RecipeSchema {
     public static let schedule = ObjectSchema("Schedule", "Learning-rate schedule: linear warm-up, then decay to `min_lr`.",
                                               exclusive: [["warmup_steps", "warmup_fraction"]], fields: [
         Field("kind", .choice(["cosine", "linear", "constant"]), "Decay shape after warm-up.", default: .value(.string("cosine"))),
-        Field("warmup_steps", .count(min: 0), "Warm-up steps."),
-        Field("warmup_fraction", .real(min: 0, max: 1, exclusiveMax: true, percent: true), "Warm-up as a fraction of the steps."),
-        Field("min_lr", .real(min: 0), "Learning rate at the end of the decay.", default: .value(.double(0))),
-        Field("decay_steps", .count(min: 1), "Steps over which the rate decays (Megatron's `lr-decay-iters`).", default: .derived("the stage's steps")),
+        Field("warmup_steps", .count(min: 0), "Warm-up steps.", unit: "steps"),
+        Field("warmup_fraction", .real(min: 0, max: 1, exclusiveMax: true, percent: true), "Warm-up as a fraction of the steps.", unit: "fraction of steps"),
+        Field("min_lr", .real(min: 0), "Learning rate at the end of the decay.", default: .value(.double(0)), unit: "per step"),
+        Field("decay_steps", .count(min: 1), "Steps over which the rate decays (Megatron's `lr-decay-iters`).", default: .derived("the stage's steps"), unit: "steps"),
     ])
 
     public static let checkpointing = ObjectSchema("Checkpointing", "When checkpoints are written and how many are kept.", fields: [
-        Field("every", .count(min: 1), "Steps between checkpoints (one is always written at the end).", default: .value(.int(1000))),
-        Field("keep", .count(min: 0), "Checkpoints kept (0 keeps all).", default: .value(.int(3))),
+        Field("every", .count(min: 1), "Steps between checkpoints (one is always written at the end).", default: .value(.int(1000)), unit: "steps"),
+        Field("keep", .count(min: 0), "Checkpoints kept (0 keeps all).", default: .value(.int(3)), unit: "checkpoints"),
     ])
 
     public static let pretrain = ObjectSchema("Pretrain", "Pretraining on the corpus mix.", fields: [
-        Field("global_batch", .count(min: 1, max: 1 << 30), "Sequences per optimizer step, over all data-parallel ranks.", required: true),
-        Field("steps", .count(min: 1), "Optimizer steps.", default: .derived("⌈tokens / (global_batch × seq_len)⌉")),
-        Field("tokens", .count(min: 1), "Training tokens; with `steps`, must agree within one step.", default: .derived("steps × global_batch × seq_len")),
+        Field("global_batch", .count(min: 1, max: 1 << 30), "Sequences per optimizer step, over all data-parallel ranks.", required: true, unit: "sequences"),
+        Field("steps", .count(min: 1), "Optimizer steps.", default: .derived("⌈tokens / (global_batch × seq_len)⌉"), unit: "steps"),
+        Field("tokens", .count(min: 1), "Training tokens; with `steps`, must agree within one step.", default: .derived("steps × global_batch × seq_len"), unit: "tokens"),
         Field("optimizer", .object(optimizer), "Optimizer.", required: true),
         Field("schedule", .object(schedule), "Learning-rate schedule."),
-        Field("grad_clip", .real(min: 0), "Clip the global gradient norm (0 disables).", default: .value(.double(1))),
+        Field("grad_clip", .real(min: 0), "Clip the global gradient norm (0 disables).", default: .value(.double(1)), unit: "L2 norm"),
         Field("precision", .choice(["bf16", "fp16", "fp32"]), "Training precision (mixed precision keeps fp32 master weights).",
               default: .derived("fp32 on `cpu` devices (Kondate's CPU runtime computes in fp32), bf16 otherwise")),
         Field("checkpoint", .object(checkpointing), "Checkpointing."),
-        Field("log_interval", .count(min: 1), "Steps between metric lines.", default: .value(.int(1))),
-        Field("eval_interval", .count(min: 1), "Steps between validation-loss evaluations on the held-out split (absent: none)."),
-        Field("eval_iters", .count(min: 1), "Batches per validation-loss evaluation.", default: .value(.int(10))),
+        Field("log_interval", .count(min: 1), "Steps between metric lines.", default: .value(.int(1)), unit: "steps"),
+        Field("eval_interval", .count(min: 1), "Steps between validation-loss evaluations on the held-out split (absent: none).", unit: "steps"),
+        Field("eval_iters", .count(min: 1), "Batches per validation-loss evaluation.", default: .value(.int(10)), unit: "batches"),
         Field("nan_policy", .choice(["skip", "stop"]), "On a NaN/Inf loss or gradient: skip the step or stop the run.", default: .value(.string("stop"))),
     ])
 
@@ -231,8 +231,8 @@ public enum RecipeSchema {
         Field("format", .choice(["alpaca", "chat", "jaster"]),
               "`alpaca`: instruction/input/output; `chat`: messages with role/content; `jaster`: llm-jp-eval's tuning format.",
               default: .value(.string("alpaca"))),
-        Field("weight", .real(min: 0), "Relative sampling weight.", default: .value(.double(1))),
-        Field("epochs", .real(min: 0, exclusiveMin: true), "Passes over this dataset per stage epoch (e.g. 16 to up-sample).", default: .value(.double(1))),
+        Field("weight", .real(min: 0), "Relative sampling weight.", default: .value(.double(1)), unit: "relative"),
+        Field("epochs", .real(min: 0, exclusiveMin: true), "Passes over this dataset per stage epoch (e.g. 16 to up-sample).", default: .value(.double(1)), unit: "epochs"),
         Field("description", .text, "Free text, e.g. the Hugging Face dataset id."),
     ])
 
@@ -248,13 +248,13 @@ public enum RecipeSchema {
         Field("template", .text, "Prompt template: `llm-jp-v1.1`, `llm-jp-v2-chat`, or a name under `templates`.", default: .value(.string("llm-jp-v1.1"))),
         Field("loss_mask", .choice(["response_only", "all"]), "Tokens that carry loss: only the response (default) or the whole text (train on input).",
               default: .value(.string("response_only"))),
-        Field("epochs", .real(min: 0, exclusiveMin: true), "Passes over the data.", default: .value(.double(1))),
-        Field("global_batch", .count(min: 1), "Sequences per optimizer step.", required: true),
-        Field("micro_batch", .count(min: 1), "Sequences per micro batch per data-parallel rank.", default: .value(.int(1))),
-        Field("lr", .real(min: 0, exclusiveMin: true), "Peak learning rate.", required: true),
+        Field("epochs", .real(min: 0, exclusiveMin: true), "Passes over the data.", default: .value(.double(1)), unit: "epochs"),
+        Field("global_batch", .count(min: 1), "Sequences per optimizer step.", required: true, unit: "sequences"),
+        Field("micro_batch", .count(min: 1), "Sequences per micro batch per data-parallel rank.", default: .value(.int(1)), unit: "sequences"),
+        Field("lr", .real(min: 0, exclusiveMin: true), "Peak learning rate.", required: true, unit: "per step"),
         Field("weight_decay", .real(min: 0), "Decoupled weight decay.", default: .value(.double(0))),
         Field("schedule", .object(schedule), "Learning-rate schedule."),
-        Field("max_length", .count(min: 1), "Maximum tokens per example; longer ones are truncated.", default: .derived("model.seq_len")),
+        Field("max_length", .count(min: 1), "Maximum tokens per example; longer ones are truncated.", default: .derived("model.seq_len"), unit: "tokens"),
         Field("packing", .boolean, "Pack several short examples into one sequence.", default: .value(.bool(false))),
         Field("precision", .choice(["bf16", "fp16", "fp32"]), "Training precision.", default: .derived("pretrain.precision; without pretraining fp32 on cpu, bf16 otherwise")),
     ])
@@ -271,12 +271,12 @@ public enum RecipeSchema {
         Field("kind", .choice(["llm-jp-eval", "perplexity", "generation"]), "Suite kind.", required: true),
         Field("datasets", .list(.glob, minItems: 1), "Dataset files or globs, relative to the recipe.", required: true),
         Field("checkpoints", .list(.text, minItems: 1), "Checkpoints to evaluate: `pretrain` and/or tune stage names.", required: true),
-        Field("few_shots", .count(min: 0, max: 64), "Few-shot examples per prompt (llm-jp-eval `num_few_shots`).", default: .value(.int(4))),
+        Field("few_shots", .count(min: 0, max: 64), "Few-shot examples per prompt (llm-jp-eval `num_few_shots`).", default: .value(.int(4)), unit: "examples"),
         Field("max_samples", .oneOf([.count(min: 1), .choice(["all"])]), "Samples per dataset (llm-jp-eval `max_num_samples`).",
-              default: .value(.int(100))),
+              default: .value(.int(100)), unit: "samples per dataset"),
         Field("metrics", .list(.choice(metricNames)), "Metrics; llm-jp-eval datasets name their own when absent.", default: .value(.array([]))),
         Field("template", .text, "Prompt template name (`templates` or built-in); llm-jp-eval's default when absent."),
-        Field("max_new_tokens", .count(min: 1), "Generation limit for `generation` suites.", default: .value(.int(512))),
+        Field("max_new_tokens", .count(min: 1), "Generation limit for `generation` suites.", default: .value(.int(512)), unit: "tokens"),
         Field("temperature", .real(min: 0), "Sampling temperature for `generation` suites (0 is greedy).", default: .value(.double(0))),
         Field("judge", .object(judge), "Optional judge for `generation` suites."),
     ])

@@ -34,9 +34,9 @@ public enum ReferenceDoc {
             if !object.exclusive.isEmpty {
                 out += "At most one of: " + object.exclusive.map { $0.map { "`\($0)`" }.joined(separator: ", ") }.joined(separator: "; ") + ".\n\n"
             }
-            out += "| key | type | default | meaning |\n|---|---|---|---|\n"
+            out += "| key | type | unit | default | meaning |\n|---|---|---|---|---|\n"
             for field in object.fields {
-                out += "| `\(field.name)` | \(field.type.typeName) | \(defaultText(field)) | \(field.doc) |\n"
+                out += "| `\(field.name)` | \(field.type.typeName) | \(field.unit) | \(defaultText(field)) | \(field.doc) |\n"
                 let child = path.isEmpty ? field.name : "\(path).\(field.name)"
                 for nested in objects(in: field.type, path: child) { queue.append(nested) }
                 if filters == nil, case let .array(a) = field.type, case let .tagged(t) = a.item { filters = t }
@@ -47,8 +47,8 @@ public enum ReferenceDoc {
             for v in filters.variants {
                 out += "\n### `\(v.name)`\n\n\(v.doc)\n\n"
                 if v.fields.isEmpty { out += "No parameters.\n"; continue }
-                out += "| parameter | type | default | meaning |\n|---|---|---|---|\n"
-                for field in v.fields { out += "| `\(field.name)` | \(field.type.typeName) | \(defaultText(field)) | \(field.doc) |\n" }
+                out += "| parameter | type | unit | default | meaning |\n|---|---|---|---|---|\n"
+                for field in v.fields { out += "| `\(field.name)` | \(field.type.typeName) | \(field.unit) | \(defaultText(field)) | \(field.doc) |\n" }
             }
         }
         out += "\n## Device catalog\n\n| device | memory | peak bf16 | peak fp32 | |\n|---|---|---|---|---|\n"

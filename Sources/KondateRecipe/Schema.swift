@@ -74,15 +74,18 @@ public struct Field: Sendable {
     public let required: Bool
     /// A section whose presence means something (e.g. `tokenizer`): never created from defaults.
     public let presence: Bool
+    /// What a number counts ("tokens", "steps", "sequences", "FLOP/s"); empty for non-numbers.
+    public let unit: String
 
     public init(_ name: String, _ type: SchemaType, _ doc: String, default defaultValue: FieldDefault = .none, required: Bool = false,
-                presence: Bool = false) {
+                presence: Bool = false, unit: String = "") {
         self.name = name
         self.type = type
         self.doc = doc
         self.defaultValue = defaultValue
         self.required = required
         self.presence = presence
+        self.unit = unit
     }
 }
 
