@@ -60,11 +60,13 @@ public struct Diagnostic: Sendable, Hashable {
 /// Diagnostics gathered over all passes, in the order they were found.
 public struct DiagnosticSet: Sendable {
     public private(set) var items: [Diagnostic] = []
+    private var seen: Set<Diagnostic> = []
 
     public init() {}
 
+    /// Adds a diagnostic unless the same one (message, location, notes) is already there.
     public mutating func add(_ d: Diagnostic) {
-        if !items.contains(d) { items.append(d) }
+        if seen.insert(d).inserted { items.append(d) }
     }
 
     public mutating func error(_ code: DiagnosticCode, _ message: String, at location: SourceLocation?,
