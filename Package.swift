@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "kondate", targets: ["kondate"]),
         .library(name: "KondateRecipe", targets: ["KondateRecipe"]),
         .library(name: "KondatePlan", targets: ["KondatePlan"]),
+        .library(name: "KondateData", targets: ["KondateData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -17,8 +18,10 @@ let package = Package(
         .target(name: "KondateSupport"),
         .target(name: "KondateRecipe", dependencies: ["KondateSupport", .product(name: "Yams", package: "Yams")]),
         .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
         .executableTarget(name: "kondate", dependencies: [
-            "KondateRecipe", "KondatePlan", "KondateSupport",
+            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "KondateTestSupport", path: "Tests/KondateTestSupport"),
@@ -26,5 +29,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe", "KondateTestSupport"]),
         .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateTestSupport"]),
+        .testTarget(name: "KondateDataTests", dependencies: ["KondateData", "KondateSupport", "KondateTestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

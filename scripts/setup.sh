@@ -3,7 +3,7 @@
 # (the native runtime's kernels and transport). Idempotent; runs apt only when something is missing.
 set -euo pipefail
 
-packages=(libopenblas-dev libopenmpi-dev openmpi-bin pkg-config)
+packages=(libopenblas-dev libopenmpi-dev openmpi-bin pkg-config zlib1g-dev)
 
 missing=()
 for p in "${packages[@]}"; do
