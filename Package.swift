@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
+        .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateSupport", "CZlib"]),
         .executableTarget(name: "kondate", dependencies: [
             "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -29,6 +30,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe", "KondateTestSupport"]),
         .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateTestSupport"]),
+        .testTarget(name: "KondateCorpusTests", dependencies: ["KondateCorpus", "KondateRecipe", "KondateSupport", "KondateTestSupport"]),
         .testTarget(name: "KondateDataTests", dependencies: ["KondateData", "KondateSupport", "KondateTestSupport"],
                     exclude: ["Fixtures"]),
     ]

@@ -22,6 +22,10 @@ public struct Recipe: Sendable {
         public var name: String
         /// Parameters as resolved (defaults filled).
         public var parameters: RNode
+        public init(name: String, parameters: RNode) {
+            self.name = name
+            self.parameters = parameters
+        }
     }
 
     public struct Source: Sendable {

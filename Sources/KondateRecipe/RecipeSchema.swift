@@ -118,7 +118,8 @@ public enum RecipeSchema {
         "with neither, the weight is its size `tokens`, i.e. the natural mix.",
         exclusive: [["weight", "budget"]], fields: [
         Field("paths", .list(.glob, minItems: 1), "Files or globs, relative to the recipe file.", required: true),
-        Field("format", .choice(["jsonl", "text"]), "`jsonl`: one JSON object per line; `text`: one document per file or blank-line-separated blocks.",
+        Field("format", .choice(["jsonl", "text", "text_blocks"]),
+              "`jsonl`: one JSON object per line; `text`: each file is one document; `text_blocks`: documents separated by blank lines. Files may be gzip-compressed.",
               default: .value(.string("jsonl"))),
         Field("text_field", .text, "JSONL field holding the text; other fields are kept as metadata.", default: .value(.string("text"))),
         Field("language", .text, "Label for reports and the model card, e.g. `ja`, `en`, `code`."),
