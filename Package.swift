@@ -20,9 +20,9 @@ let package = Package(
         .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
-        .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateSupport", "CZlib"]),
+        .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
         .executableTarget(name: "kondate", dependencies: [
-            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData",
+            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "KondateTestSupport", path: "Tests/KondateTestSupport"),

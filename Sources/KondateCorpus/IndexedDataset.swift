@@ -41,7 +41,7 @@ public final class IndexedDatasetWriter {
         let dir = URL(fileURLWithPath: prefix).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tmp = prefix + ".bin.tmp"
-        FileManager.default.createFile(atPath: tmp, contents: nil)
+        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: tmp) else { throw CorpusError("cannot write '\(tmp)'") }
         bin = handle
         buffer.reserveCapacity(1 << 20)

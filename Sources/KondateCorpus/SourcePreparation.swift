@@ -22,6 +22,7 @@ public struct FilterReport: Sendable {
     public var bytesOut = 0
     public var seconds = 0.0
 
+    /// The report as written to disk: no timings, so the same inputs give the same bytes.
     public var json: JSON {
         .object([
             ("source", .string(source)),
@@ -32,7 +33,6 @@ public struct FilterReport: Sendable {
                 ("dropped_examples", .array(s.dropped.map { .object([("origin", .string($0.origin)), ("excerpt", .string($0.excerpt))]) })),
             ]) })),
             ("documents_out", .int(documentsOut)), ("characters_out", .int(charactersOut)), ("bytes_out", .int(bytesOut)),
-            ("seconds", .double(seconds)),
         ])
     }
 }
@@ -80,7 +80,7 @@ public struct SourcePreparation {
 
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: output).deletingLastPathComponent(), withIntermediateDirectories: true)
         let tmp = output + ".tmp"
-        FileManager.default.createFile(atPath: tmp, contents: nil)
+        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
         guard let out = FileHandle(forWritingAtPath: tmp) else { throw CorpusError("cannot write '\(tmp)'") }
         defer { try? out.close() }
         var pending = Data()

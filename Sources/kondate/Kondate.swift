@@ -20,7 +20,8 @@ struct Kondate: ParsableCommand {
         2 for usage or internal errors.
         """,
         version: version,
-        subcommands: [Validate.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, DiffCommand.self, DocsCommand.self]
+        subcommands: [Validate.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, DiffCommand.self, CorpusCommand.self,
+                      TokenizeCommand.self, DatasetCommand.self, BenchCommand.self, DocsCommand.self]
     )
 
     static func main() {

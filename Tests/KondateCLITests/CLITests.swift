@@ -204,3 +204,42 @@ struct ExtremeValueTests {
         }
     }
 }
+
+@Suite("kondate tokenize and dataset")
+struct TokenizeCLITests {
+    let spm = "Tests/KondateDataTests/Fixtures/tokenizers/spm/llmjp-unigram.model"
+    let hf = "Tests/KondateDataTests/Fixtures/tokenizers/hf/bytelevel-bpe.json"
+
+    @Test func encodeAndDecodeRoundTrip() throws {
+        for tokenizer in [spm, hf] {
+            let encoded = try kondate(["tokenize", "--tokenizer", tokenizer, "--text", "日本語と English 123"])
+            #expect(encoded.status == 0, "\(encoded.stderr)")
+            let ids = encoded.stdout.trimmingCharacters(in: .newlines)
+            #expect(!ids.isEmpty && ids.split(separator: " ").allSatisfy { Int($0) != nil })
+            let decoded = try kondate(["tokenize", "--tokenizer", tokenizer, "--decode", "--text", ids])
+            #expect(decoded.stdout == "日本語と English 123\n")
+        }
+    }
+
+    @Test func fileInputGivesJSONLinesInOrder() throws {
+        let dir = try temporaryRecipes(["in.txt": "first line\n二行目\n\nlast\n"])
+        let r = try kondate(["tokenize", "--tokenizer", spm, "--file", dir.appendingPathComponent("in.txt").path, "--json"])
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == 4)
+        let arrays = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Int]) }
+        #expect(arrays[2].isEmpty)
+        let single = try kondate(["tokenize", "--tokenizer", spm, "--text", "二行目", "--json"])
+        #expect(single.stdout.trimmingCharacters(in: .newlines) == String(lines[1]))
+    }
+
+    @Test func badInputsExitCleanly() throws {
+        #expect(try kondate(["tokenize", "--tokenizer", "no-such.model", "--text", "x"]).status == 1)
+        #expect(try kondate(["tokenize", "--tokenizer", spm]).status == 2)
+        #expect(try kondate(["tokenize", "--tokenizer", spm, "--decode", "--text", "1 two 3"]).status == 1)
+        #expect(try kondate(["tokenize", "--tokenizer", spm, "--decode", "--text", "99999999"]).status == 1)
+        let dir = try temporaryRecipes(["garbage.model": "\u{08}\u{FF}not a protobuf at all"])
+        let garbage = try kondate(["tokenize", "--tokenizer", dir.appendingPathComponent("garbage.model").path, "--text", "x"])
+        #expect(garbage.status == 1 && garbage.stderr.contains("garbage.model"))
+        #expect(try kondate(["dataset", "info", dir.appendingPathComponent("nothing").path]).status == 1)
+    }
+}

@@ -68,7 +68,7 @@ struct ReaderTests {
     @Test func invalidUTF8IsSkippedWithItsLine() throws {
         let dir = try temporaryRecipes([:])
         let path = dir.appendingPathComponent("bad.txt").path
-        FileManager.default.createFile(atPath: path, contents: Data("good\n\nbad \u{FF}".utf8.map { $0 } + [0xFF, 0x0A]))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("good\n\nbad \u{FF}".utf8.map { $0 } + [0xFF, 0x0A]))
         var blocks = DocumentReader(files: [path], format: .textBlocks)
         let docs = try readAll(&blocks)
         #expect(docs.map(\.text) == ["good"])

@@ -48,3 +48,26 @@ public struct TokenizerError: Error, CustomStringConvertible, Sendable {
     }
     public var description: String { "\(file): \(reason)" }
 }
+
+/// Opens a tokenizer file by its format: a Hugging Face `tokenizer.json` (JSON) or a SentencePiece `.model`.
+public enum TokenizerLoader {
+    public static func load(path: String) throws -> any Tokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw TokenizerError(file: path, "no such file")
+        }
+        if isDirectory.boolValue {
+            let json = (path as NSString).appendingPathComponent("tokenizer.json")
+            if FileManager.default.fileExists(atPath: json) { return try load(path: json) }
+            throw TokenizerError(file: path, "is a directory without a tokenizer.json")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TokenizerError(file: path, "cannot read the file (no permission?)")
+        }
+        let firstByte = data.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) })
+        if path.hasSuffix(".json") || firstByte == UInt8(ascii: "{") {
+            return try HFTokenizer(data: data, file: path)
+        }
+        return try SentencePieceTokenizer(data: data, file: path)
+    }
+}
