@@ -33,18 +33,40 @@ if [ "${1:-}" = "--large" ]; then
   echo "== generated 1 GB corpus"
   mkdir -p "$tmp/large"
   python3 - "$tmp/large" <<'PY'
-import json, os, sys
-out = sys.argv[1]
-src = [json.loads(l)["text"] for l in open("examples/tiny/data/ja.jsonl", encoding="utf-8")]
-src += [json.loads(l)["text"] for l in open("examples/tiny/data/en.jsonl", encoding="utf-8")]
-written, i = 0, 0
+import json, os, random, re, sys
+# Documents assembled from random sentences of the example corpus: mostly unique, so the
+# deduplicators keep most of them and every stage works on the full gigabyte.
+out, rng = sys.argv[1], random.Random(1)
+sentences = []
+for name in ("ja.jsonl", "en.jsonl"):
+    for line in open(f"examples/tiny/data/{name}", encoding="utf-8"):
+        sentences += [s for s in re.split(r"(?<=[。.?!])\s*", json.loads(line)["text"]) if len(s) > 8]
+written = 0
 with open(os.path.join(out, "web.jsonl"), "w", encoding="utf-8") as f:
     while written < 1_000_000_000:
-        line = json.dumps({"text": f"{src[i % len(src)]}\n\n(copy {i // len(src)})"}, ensure_ascii=False) + "\n"
-        f.write(line); written += len(line.encode()); i += 1
+        text = "".join(rng.choice(sentences) for _ in range(rng.randrange(4, 24)))
+        line = json.dumps({"text": text}, ensure_ascii=False) + "\n"
+        f.write(line); written += len(line.encode())
 PY
-  sed -e "s|data/ja.jsonl|$tmp/large/web.jsonl|" -e '/^    en:/,/^    code:/d' -e '/^    code:/,/^$/d' examples/tiny/tiny-llama.yaml \
-    | sed 's|path: ngwords.txt|path: '"$PWD"'/examples/tiny/ngwords.txt|' > "$tmp/large/recipe.yaml"
-  sed -i 's|^    ja:|    web:|' "$tmp/large/recipe.yaml"
+  cat > "$tmp/large/recipe.yaml" <<YAML
+name: large
+tokenizer:
+  train: {algorithm: bpe, vocab_size: 8192, sample_size: 8MiB}
+  special_tokens: {eos: "</s>"}
+corpus:
+  held_out: 1%
+  sources:
+    web:
+      paths: [web.jsonl]
+      weight: 1
+      filters:
+        - doc_length: {min_chars: 20}
+        - link_ratio: {max: 0.3}
+        - ng_words: {path: $PWD/examples/tiny/ngwords.txt, max_hits: 0}
+        - dedup_exact
+        - dedup_minhash: {shingle: 5, permutations: 64, bands: 16, rows: 4, threshold: 0.8}
+model: {arch: llama, hidden: 64, layers: 2, heads: 4, seq_len: 512}
+pretrain: {global_batch: 64, steps: 2000, optimizer: {lr: 1e-3}}
+YAML
   report "$tmp/large/recipe.yaml" "$tmp/large/out"
 fi

@@ -32,16 +32,14 @@ public enum FilterRegistry {
     static func japaneseRatio(_ p: RNode, _ seed: Int) throws -> CorpusFilter {
         let min = p["min"]?.double ?? 0
         return .text(name: "japanese_ratio") { text in
-            let c = TextStatistics.counts(text)
-            return c.nonWhitespace > 0 && Double(c.japanese) / Double(c.nonWhitespace) >= min
+            (TextStatistics.ratio(text, TextStatistics.isJapanese) ?? -1) >= min
         }
     }
 
     static func hiraganaRatio(_ p: RNode, _ seed: Int) throws -> CorpusFilter {
         let min = p["min"]?.double ?? 0
         return .text(name: "hiragana_ratio") { text in
-            let c = TextStatistics.counts(text)
-            return c.nonWhitespace > 0 && Double(c.hiragana) / Double(c.nonWhitespace) >= min
+            (TextStatistics.ratio(text, TextStatistics.isHiragana) ?? -1) >= min
         }
     }
 

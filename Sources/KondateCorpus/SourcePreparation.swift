@@ -101,6 +101,7 @@ public struct SourcePreparation {
                         var row: [Precomputed] = []
                         row.reserveCapacity(filters.count)
                         var dropped = false
+                        var normalized: String?   // shared by the deduplicators
                         for (j, filter) in filters.enumerated() {
                             if dropped { row.append(.skipped); continue }
                             switch filter {
@@ -109,9 +110,11 @@ public struct SourcePreparation {
                                 row.append(.text(ok))
                                 dropped = !ok
                             case .exactDedup:
-                                row.append(.exact(ExactDeduplicator.key(documents[i].text)))
+                                if normalized == nil { normalized = DedupNormalizer.normalize(documents[i].text) }
+                                row.append(.exact(ExactDeduplicator.key(normalized: normalized!)))
                             case .minHash:
-                                row.append(.minHash(minHashers[j]!.signature(documents[i].text)))
+                                if normalized == nil { normalized = DedupNormalizer.normalize(documents[i].text) }
+                                row.append(.minHash(minHashers[j]!.signature(normalized: normalized!)))
                             }
                         }
                         base[i] = row

@@ -18,7 +18,15 @@ public enum TextStatistics {
 
     @inline(__always) public static func isJapanese(_ v: UInt32) -> Bool { isHiragana(v) || isKatakana(v) || isKanji(v) }
 
-    @inline(__always) public static func isWhitespace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace }
+    /// Unicode White_Space, without the property lookup (the set is small and fixed).
+    @inline(__always) public static func isWhitespace(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        if v < 0x80 { return v == 0x20 || (v >= 0x09 && v <= 0x0D) }
+        switch v {
+        case 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
+    }
 
     /// Punctuation (P*) or symbol (S*) general category.
     public static func isSymbol(_ s: Unicode.Scalar) -> Bool {
@@ -42,6 +50,16 @@ public enum TextStatistics {
         public var hiragana = 0
         public var symbols = 0
         public var alphanumeric = 0
+    }
+
+    /// Characters matching `predicate` (by scalar value) over non-whitespace characters; nil for blank text.
+    @inline(__always) public static func ratio(_ text: String, _ predicate: (UInt32) -> Bool) -> Double? {
+        var matching = 0, nonWhitespace = 0
+        for s in text.unicodeScalars where !isWhitespace(s) {
+            nonWhitespace += 1
+            if predicate(s.value) { matching += 1 }
+        }
+        return nonWhitespace == 0 ? nil : Double(matching) / Double(nonWhitespace)
     }
 
     public static func counts(_ text: String) -> Counts {

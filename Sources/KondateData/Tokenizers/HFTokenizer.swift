@@ -21,7 +21,7 @@ import KondateSupport
 /// "bos", "eos" and "pad" are the first added tokens marked special whose content is one of the usual
 /// spellings: bos `<s> <bos> <|begin_of_text|> <|startoftext|> [BOS] <BOS>`, eos `</s> <eos>
 /// <|end_of_text|> <|endoftext|> <|eot_id|> [EOS] <EOS>`, pad `<pad> <|pad|> <|padding|> [PAD] <PAD>`.
-public struct HFTokenizer: Tokenizer {
+public struct HFTokenizer: TokenizerFile {
     /// The largest id (model or added token) + 1.
     public let vocabularySize: Int
     /// Ids of the roles "unk", "bos", "eos", "pad" that the file defines (see the rule above).
@@ -41,16 +41,6 @@ public struct HFTokenizer: Tokenizer {
     /// with no normalizer: the fast path splits and merges straight on the input bytes.
     private let byteLevelFastPath: Bool
 
-    /// Loads a tokenizer.json file.
-    public init(path: String) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw TokenizerError(file: path, "cannot read: \(error.localizedDescription)")
-        }
-        try self.init(data: data, file: path)
-    }
 
     /// Parses tokenizer.json contents; `file` names the source in errors.
     public init(data: Data, file: String) throws {

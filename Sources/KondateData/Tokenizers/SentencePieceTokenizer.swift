@@ -7,23 +7,13 @@ import Foundation
 /// unigram_model.cc `EncodeOptimized` (with 0.2.3's float scoring, user-defined score and score
 /// re-centering) or bpe_model.cc `SampleEncode` without dropout, then sentencepiece_processor.cc (byte
 /// fallback, merged unknown runs, and `Decode`). WORD and CHAR models are refused at load.
-public struct SentencePieceTokenizer: Tokenizer {
+public struct SentencePieceTokenizer: TokenizerFile {
     /// The parsed model file: pieces with scores and types, trainer and normalizer options.
     public let model: SentencePieceModel
     public let vocabularySize: Int
     public let specialIDs: [String: Int32]
     private let core: SentencePieceEncoder
 
-    /// Loads a `.model` file.
-    public init(path: String) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw TokenizerError(file: path, "cannot read: \(error.localizedDescription)")
-        }
-        try self.init(data: data, file: path)
-    }
 
     /// Loads a serialized `ModelProto`; `file` names the source in errors.
     public init(data: Data, file: String) throws {

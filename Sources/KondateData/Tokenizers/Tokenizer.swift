@@ -38,6 +38,25 @@ public extension Tokenizer {
     }
 }
 
+/// A tokenizer read from one file.
+public protocol TokenizerFile: Tokenizer {
+    /// Parses file contents; `file` names the source in errors.
+    init(data: Data, file: String) throws
+}
+
+public extension TokenizerFile {
+    /// Loads the file at `path`.
+    init(path: String) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw TokenizerError(file: path, "cannot read: \(error.localizedDescription)")
+        }
+        try self.init(data: data, file: path)
+    }
+}
+
 /// Why a tokenizer file could not be used.
 public struct TokenizerError: Error, CustomStringConvertible, Sendable {
     public var file: String
