@@ -19,6 +19,8 @@ let package = Package(
         .target(name: "KondateRecipe", dependencies: ["KondateSupport", .product(name: "Yams", package: "Yams")]),
         .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .target(name: "KondateTensor", dependencies: ["COpenBLAS"]),
         .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
         .executableTarget(name: "kondate", dependencies: [
@@ -31,6 +33,7 @@ let package = Package(
         .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe", "KondateTestSupport"]),
         .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateTestSupport"]),
         .testTarget(name: "KondateCorpusTests", dependencies: ["KondateCorpus", "KondateRecipe", "KondateSupport", "KondateTestSupport"]),
+        .testTarget(name: "KondateTensorTests", dependencies: ["KondateTensor"]),
         .testTarget(name: "KondateDataTests", dependencies: ["KondateData", "KondateSupport", "KondateTestSupport"],
                     exclude: ["Fixtures"]),
     ]
