@@ -140,7 +140,7 @@ struct CLITests {
         let v1 = try String(contentsOf: root.appendingPathComponent("recipes/llm-jp-13b-v1.0.yaml"), encoding: .utf8)
         let v2 = try String(contentsOf: root.appendingPathComponent("recipes/llm-jp-13b-v2.0.yaml"), encoding: .utf8)
         let dir = try temporaryRecipes(["llm-jp-13b-v1.0.yaml": v1])
-        var rng = SplitMix(seed: 20241129)
+        var rng = SeededRandom(seed: 20241129)
         let inserts = [":", " ", "\n", "[", "]", "{", "}", "&a", "*a", "!", "#", "'", "\"", "${", "}", "-", "0", "9e99", "\t", "？"]
         var lines = v2.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for round in 0..<40 {
@@ -167,19 +167,6 @@ struct CLITests {
             #expect(!r.signalled && [0, 1, 2].contains(r.status), "mutant \(round) exited \(r.status): \(r.stderr.suffix(300))")
             if round % 10 == 9 { lines = mutated }
         }
-    }
-}
-
-/// Deterministic generator for the mutation test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

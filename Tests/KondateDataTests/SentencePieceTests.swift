@@ -257,7 +257,7 @@ struct SentencePieceTests {
     }
 
     @Test func truncatedAndCorruptedModelsThrowOrLoadButNeverCrash() throws {
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededRandom(seed: 42)
         for name in fixtureModels {
             let data = try Data(contentsOf: spmFixtures.appendingPathComponent("\(name).model"))
             let bytes = [UInt8](data)
@@ -356,18 +356,5 @@ private func refuses(_ model: SentencePieceModel) -> String? {
         return error.reason
     } catch {
         return "unexpected error \(error)"
-    }
-}
-
-/// A small deterministic generator for the corruption tests.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
