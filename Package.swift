@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
-        .target(name: "KondateTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "KondateTensor", dependencies: ["COpenBLAS", "KondateSupport"]),
         .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
         .executableTarget(name: "kondate", dependencies: [
@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe", "KondateTestSupport"]),
         .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateTestSupport"]),
         .testTarget(name: "KondateCorpusTests", dependencies: ["KondateCorpus", "KondateRecipe", "KondateSupport", "KondateTestSupport"]),
-        .testTarget(name: "KondateTensorTests", dependencies: ["KondateTensor"]),
+        .testTarget(name: "KondateTensorTests", dependencies: ["KondateTensor", "KondateTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KondateDataTests", dependencies: ["KondateData", "KondateSupport", "KondateTestSupport"],
                     exclude: ["Fixtures"]),
     ]
