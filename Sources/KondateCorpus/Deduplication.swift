@@ -1,4 +1,5 @@
 import Foundation
+import KondateSupport
 
 /// 64-bit hashing that does not depend on the process (Swift's `Hasher` is randomly seeded).
 public enum StableHash {
@@ -9,39 +10,14 @@ public enum StableHash {
         return mix(h)
     }
 
+    /// One SplitMix64 step from `x`: a bijective avalanche of 64-bit values.
     @inline(__always) public static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.finalize(x &+ SplitMix64.increment)
     }
 
     public static func hash(_ text: String, seed: UInt64 = 0) -> UInt64 {
         var copy = text
         return copy.withUTF8 { hash($0, seed: seed) }
-    }
-}
-
-/// The seeded generator used for every shuffle and permutation in the data pipeline.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A uniform integer in 0..<bound without modulo bias (Lemire's method).
-    public mutating func below(_ bound: UInt64) -> UInt64 {
-        precondition(bound > 0)
-        var m = next().multipliedFullWidth(by: bound)
-        if m.low < bound {
-            let threshold = (0 &- bound) % bound
-            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
-        }
-        return m.high
     }
 }
 

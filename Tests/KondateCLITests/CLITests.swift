@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KondateSupport
 
 import KondateTestSupport
 
@@ -140,7 +141,7 @@ struct CLITests {
         let v1 = try String(contentsOf: root.appendingPathComponent("recipes/llm-jp-13b-v1.0.yaml"), encoding: .utf8)
         let v2 = try String(contentsOf: root.appendingPathComponent("recipes/llm-jp-13b-v2.0.yaml"), encoding: .utf8)
         let dir = try temporaryRecipes(["llm-jp-13b-v1.0.yaml": v1])
-        var rng = SeededRandom(seed: 20241129)
+        var rng = SplitMix64(seed: 20241129)
         let inserts = [":", " ", "\n", "[", "]", "{", "}", "&a", "*a", "!", "#", "'", "\"", "${", "}", "-", "0", "9e99", "\t", "？"]
         var lines = v2.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for round in 0..<40 {

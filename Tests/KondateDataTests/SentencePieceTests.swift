@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KondateSupport
 import KondateTestSupport
 @testable import KondateData
 
@@ -257,7 +258,7 @@ struct SentencePieceTests {
     }
 
     @Test func truncatedAndCorruptedModelsThrowOrLoadButNeverCrash() throws {
-        var generator = SeededRandom(seed: 42)
+        var generator = SplitMix64(seed: 42)
         for name in fixtureModels {
             let data = try Data(contentsOf: spmFixtures.appendingPathComponent("\(name).model"))
             let bytes = [UInt8](data)
