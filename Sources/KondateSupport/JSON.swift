@@ -101,3 +101,25 @@ public enum JSON: Sendable, Equatable {
         return out
     }
 }
+
+extension JSON {
+    /// The value as a number (ints widen), else nil.
+    public var doubleValue: Double? {
+        switch self {
+        case let .int(i): Double(i)
+        case let .double(d): d
+        default: nil
+        }
+    }
+    /// The value as an integer (doubles only when integral), else nil.
+    public var intValue: Int? {
+        switch self {
+        case let .int(i): i
+        case let .double(d) where d.rounded() == d && abs(d) < 9e15: Int(d)
+        default: nil
+        }
+    }
+    public var stringValue: String? { if case let .string(s) = self { s } else { nil } }
+    public var boolValue: Bool? { if case let .bool(b) = self { b } else { nil } }
+    public var arrayValue: [JSON]? { if case let .array(a) = self { a } else { nil } }
+}

@@ -40,6 +40,7 @@ public struct SafetensorsFile: @unchecked Sendable {
     public let metadata: [String: String]
     private let data: Data
     private let bufferStart: Int
+    private let byName: [String: Int]
 
     public init(path: String) throws {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
@@ -112,22 +113,38 @@ public struct SafetensorsFile: @unchecked Sendable {
         guard position == bufferSize else { throw fail("bytes \(position)..<\(bufferSize) at the end belong to no tensor") }
         self.file = file
         self.entries = entries
+        byName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
         self.metadata = metadata
         self.data = data
         bufferStart = 8 + Int(n)
     }
 
-    public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
+    public func entry(_ name: String) -> Entry? { byName[name].map { entries[$0] } }
 
     /// The tensor as Float32 values (F32, BF16 and F16 are converted; other dtypes are refused).
     public func floats(_ name: String) throws -> [Float] {
         guard let e = entry(name) else { throw SafetensorsError(file: file, "no tensor '\(name)'") }
+        return try [Float](unsafeUninitializedCapacity: e.count) { buffer, initialized in
+            try read(name, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<e.count]))
+            initialized = e.count
+        }
+    }
+
+    /// Reads the tensor into `out` (exactly its element count), converting BF16 and F16 to F32.
+    public func read(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
+        guard let e = entry(name) else { throw SafetensorsError(file: file, "no tensor '\(name)'") }
+        guard out.count == e.count else {
+            throw SafetensorsError(file: file, "tensor '\(name)' has \(e.count) values; \(out.count) expected")
+        }
         let start = bufferStart + e.range.lowerBound
-        return try data.withUnsafeBytes { raw -> [Float] in
+        try data.withUnsafeBytes { raw in
             switch e.dtype {
-            case "F32": return (0..<e.count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian) }
-            case "BF16": return (0..<e.count).map { Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: start + 2 * $0, as: UInt16.self).littleEndian) << 16) }
-            case "F16": return (0..<e.count).map { Self.half(raw.loadUnaligned(fromByteOffset: start + 2 * $0, as: UInt16.self).littleEndian) }
+            case "F32":
+                for i in 0..<e.count { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self).littleEndian) }
+            case "BF16":
+                for i in 0..<e.count { out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self).littleEndian) << 16) }
+            case "F16":
+                for i in 0..<e.count { out[i] = Self.half(raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self).littleEndian) }
             default: throw SafetensorsError(file: file, "tensor '\(name)' is \(e.dtype); Kondate reads F32, BF16 and F16")
             }
         }
@@ -148,33 +165,47 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     /// Writes F32 tensors as the reference writer does: sorted by name (one dtype, so alignment ties),
     /// packed back to back, the header padded with spaces to a multiple of 8 bytes; written to a
-    /// temporary file, synced and renamed.
+    /// temporary file, synced and renamed (`AtomicFile`).
     public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = [:],
                              to path: String) throws {
+        try write(tensors.map { t in (t.name, t.shape, { body in try t.values.withUnsafeBufferPointer { try body($0) } }) },
+                  metadata: metadata, to: path)
+    }
+
+    /// A tensor to write: its values are lent to `body` without copying.
+    public typealias TensorSource = (name: String, shape: [Int], values: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void)
+
+    /// Writes F32 tensors whose values are read from the caller's buffers, without copying them.
+    public static func write(_ tensors: [TensorSource], metadata: [String: String] = [:], to path: String) throws {
         let sorted = tensors.sorted { $0.name < $1.name }
         var header: [(String, JSON)] = []
         if !metadata.isEmpty { header.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+        var seen = Set<String>()
         var offset = 0
         for t in sorted {
-            guard t.shape.reduce(1, *) == t.values.count else {
-                throw SafetensorsError(file: path, "tensor '\(t.name)' has \(t.values.count) values for shape \(t.shape)")
-            }
+            guard seen.insert(t.name).inserted else { throw SafetensorsError(file: path, "tensor '\(t.name)' is given twice") }
+            let count = t.shape.reduce(1, *)
             header.append((t.name, .object([("dtype", .string("F32")), ("shape", .array(t.shape.map(JSON.int))),
-                                             ("data_offsets", .array([.int(offset), .int(offset + 4 * t.values.count)]))])))
-            offset += 4 * t.values.count
+                                             ("data_offsets", .array([.int(offset), .int(offset + 4 * count)]))])))
+            offset += 4 * count
         }
         var json = Array(JSON.object(header).rendered(pretty: false).utf8)
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: json)
-        for t in sorted { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }   // little-endian hosts
-        let tmp = path + ".tmp"
-        try out.write(to: URL(fileURLWithPath: tmp))
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-        try handle.synchronize()
-        try handle.close()
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: tmp, toPath: path)
+        try AtomicFile.write(to: path) { handle in
+            var head = Data(capacity: 8 + json.count)
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { head.append(contentsOf: $0) }
+            head.append(contentsOf: json)
+            try handle.write(contentsOf: head)
+            for t in sorted {
+                try t.values { values in
+                    guard values.count == t.shape.reduce(1, *) else {
+                        throw SafetensorsError(file: path, "tensor '\(t.name)' has \(values.count) values for shape \(t.shape)")
+                    }
+                    // Little-endian hosts store F32 as the format does.
+                    try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: values.baseAddress ?? UnsafePointer(bitPattern: 8)!),
+                                                      count: values.count * 4, deallocator: .none))
+                }
+            }
+        }
     }
 }
