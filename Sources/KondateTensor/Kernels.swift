@@ -3,6 +3,10 @@ import Foundation
 /// CPU kernels in the style of llm.c: flat buffers, explicit shapes in comments, each backward beside
 /// its forward and accumulating (`+=`) into gradient buffers, so a model's backward can run layer by
 /// layer in exact reverse order. B = batch, T = time, C = channels, OC = output channels, V = vocab.
+///
+/// The elementwise and row-wise kernels run on `Parallel` in chunks whose boundaries depend only on the
+/// shapes, and reductions over rows go through per-chunk partials added in chunk order, so every
+/// kernel gives bitwise identical results for any `Parallel.threads`.
 public enum Kernels {
     // MARK: Matmul
 
@@ -10,7 +14,9 @@ public enum Kernels {
     public static func matmulForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                      bias: UnsafePointer<Float>?, rows: Int, c: Int, oc: Int) {
         if let bias {
-            for r in 0..<rows { (out + r * oc).update(from: bias, count: oc) }
+            Parallel.forEach(count: rows, chunkSize: VectorMath.rowChunk(width: oc)) { range in
+                for r in range { (out + r * oc).update(from: bias, count: oc) }
+            }
         }
         BLAS.sgemm(transA: false, transB: true, m: rows, n: oc, k: c, alpha: 1, a: inp, lda: c, b: weight, ldb: c,
                    beta: bias == nil ? 0 : 1, c: out, ldc: oc)
@@ -27,9 +33,13 @@ public enum Kernels {
         BLAS.sgemm(transA: true, transB: false, m: oc, n: c, k: rows, alpha: 1, a: dout, lda: oc, b: inp, ldb: c,
                    beta: 1, c: dweight, ldc: c)
         if let dbias {
-            for r in 0..<rows {
-                let row = dout + r * oc
-                for o in 0..<oc { dbias[o] += row[o] }
+            // Parallel over output columns; each column adds its rows in order.
+            Parallel.forEach(count: oc, chunkSize: VectorMath.columnChunk) { cols in
+                let d = dbias + cols.lowerBound
+                for r in 0..<rows {
+                    let row = dout + r * oc + cols.lowerBound
+                    for o in 0..<cols.count { d[o] += row[o] }
+                }
             }
         }
     }
@@ -39,30 +49,36 @@ public enum Kernels {
     /// out = inp / sqrt(mean(inp²) + eps) · weight, per row of C; rstd (rows) saved for backward.
     public static func rmsNormForward(out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                       weight: UnsafePointer<Float>, rows: Int, c: Int, eps: Float) {
-        for r in 0..<rows {
-            let x = inp + r * c, y = out + r * c
-            var sumSquares: Float = 0
-            for i in 0..<c { sumSquares += x[i] * x[i] }
-            let s = 1 / (sumSquares / Float(c) + eps).squareRoot()
-            rstd[r] = s
-            for i in 0..<c { y[i] = x[i] * s * weight[i] }
+        Parallel.forEach(count: rows, chunkSize: VectorMath.rowChunk(width: c)) { range in
+            for r in range {
+                let x = inp + r * c, y = out + r * c
+                let s = 1 / (VectorMath.sumOfSquares(x, c) / Float(c) + eps).squareRoot()
+                rstd[r] = s
+                for i in 0..<c { y[i] = x[i] * s * weight[i] }
+            }
         }
     }
 
     /// Accumulates dinp and dweight for `rmsNormForward`.
     public static func rmsNormBackward(dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                                        inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, c: Int) {
-        for r in 0..<rows {
-            let x = inp + r * c, dy = dout + r * c, dx = dinp + r * c
-            let s = rstd[r]
-            // y_i = x_i·s·w_i;  dx_j = s·w_j·dy_j − s³/C · x_j · Σ_i dy_i·w_i·x_i
-            var dot: Float = 0
-            for i in 0..<c { dot += dy[i] * weight[i] * x[i] }
-            let k = s * s * s / Float(c) * dot
-            for i in 0..<c {
-                dweight[i] += dy[i] * x[i] * s
-                dx[i] += s * weight[i] * dy[i] - k * x[i]
+        let chunkRows = VectorMath.reductionRowChunk(rows: rows, width: c)
+        let chunks = Parallel.chunkCount(rows, chunkRows)
+        VectorMath.withScratch(chunks * c) { partials in
+            Parallel.forEach(chunks: chunks) { chunk in
+                let dw = partials + chunk * c
+                for r in (chunk * chunkRows)..<min(rows, (chunk + 1) * chunkRows) {
+                    let x = inp + r * c, dy = dout + r * c, dx = dinp + r * c
+                    let s = rstd[r]
+                    // y_i = x_i·s·w_i;  dx_j = s·w_j·dy_j − s³/C · x_j · Σ_i dy_i·w_i·x_i
+                    let k = s * s * s / Float(c) * VectorMath.dot(dy, weight, x, c)
+                    for i in 0..<c {
+                        dw[i] += dy[i] * x[i] * s
+                        dx[i] += s * weight[i] * dy[i] - k * x[i]
+                    }
+                }
             }
+            VectorMath.addPartials(partials, chunks: chunks, width: c, into: dweight)
         }
     }
 
@@ -74,24 +90,34 @@ public enum Kernels {
     /// reduction does not lose precision over many rows.
     public static func crossEntropyForward(probs: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
                                            rows: Int, v: Int, ignoreIndex: Int32 = -100) -> (loss: Float, count: Int) {
-        var total = 0.0
-        var count = 0
-        for r in 0..<rows {
-            let z = logits + r * v, p = probs + r * v
-            var maxValue = -Float.infinity
-            for i in 0..<v { maxValue = max(maxValue, z[i]) }
-            var sum: Float = 0
-            for i in 0..<v {
-                let e = expf(z[i] - maxValue)
-                p[i] = e
-                sum += e
+        let chunkRows = VectorMath.rowChunk(width: v)
+        let chunks = Parallel.chunkCount(rows, chunkRows)
+        var totals = [Double](repeating: 0, count: chunks), counts = [Int](repeating: 0, count: chunks)
+        totals.withUnsafeMutableBufferPointer { totals in
+            counts.withUnsafeMutableBufferPointer { counts in
+                Parallel.forEach(chunks: chunks) { chunk in
+                    var total = 0.0, count = 0
+                    for r in (chunk * chunkRows)..<min(rows, (chunk + 1) * chunkRows) {
+                        let z = logits + r * v, p = probs + r * v
+                        let maxValue = VectorMath.maximum(z, v)
+                        let sum = VectorMath.expSubtracting(maxValue, from: z, into: p, v)
+                        let inv = 1 / sum
+                        for i in 0..<v { p[i] *= inv }
+                        let t = targets[r]
+                        guard t != ignoreIndex, t >= 0, Int(t) < v else { continue }
+                        total += Double(-(z[Int(t)] - maxValue - logf(sum)))
+                        count += 1
+                    }
+                    totals[chunk] = total
+                    counts[chunk] = count
+                }
             }
-            let inv = 1 / sum
-            for i in 0..<v { p[i] *= inv }
-            let t = targets[r]
-            guard t != ignoreIndex, t >= 0, Int(t) < v else { continue }
-            total += Double(-(z[Int(t)] - maxValue - logf(sum)))
-            count += 1
+        }
+        // Chunk partials added in chunk order.
+        var total = 0.0, count = 0
+        for chunk in 0..<chunks {
+            total += totals[chunk]
+            count += counts[chunk]
         }
         return (count > 0 ? Float(total / Double(count)) : 0, count)
     }
@@ -100,12 +126,14 @@ public enum Kernels {
     /// `scale` is typically 1 / (counted rows of the whole batch).
     public static func crossEntropyBackward(dlogits: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
                                             rows: Int, v: Int, scale: Float, ignoreIndex: Int32 = -100) {
-        for r in 0..<rows {
-            let t = targets[r]
-            guard t != ignoreIndex, t >= 0, Int(t) < v else { continue }
-            let p = probs + r * v, d = dlogits + r * v
-            for i in 0..<v { d[i] += scale * p[i] }
-            d[Int(t)] -= scale
+        Parallel.forEach(count: rows, chunkSize: VectorMath.rowChunk(width: v)) { range in
+            for r in range {
+                let t = targets[r]
+                guard t != ignoreIndex, t >= 0, Int(t) < v else { continue }
+                let p = probs + r * v, d = dlogits + r * v
+                for i in 0..<v { d[i] += scale * p[i] }
+                d[Int(t)] -= scale
+            }
         }
     }
 }

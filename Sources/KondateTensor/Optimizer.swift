@@ -49,7 +49,7 @@ public final class AdamW: @unchecked Sendable {
         for t in layout.tensors {
             let decay: Float = (t.isNormOrBias && !hyper.decayNormsAndBiases) ? 0 : hyper.weightDecay
             let keep = 1 - lr * decay
-            Chunked.forEach(count: t.count, grain: 1 << 14) { range in
+            Parallel.forEach(count: t.count, chunkSize: 1 << 14) { range in
                 for i in range.lowerBound + t.offset ..< range.upperBound + t.offset {
                     let gi = g[i]
                     let mi = b1 * mm[i] + (1 - b1) * gi
@@ -100,7 +100,7 @@ public enum GradientTools {
     /// √Σg² over the whole buffer, summed in Double over fixed-size chunks combined in order, so the
     /// result does not depend on the thread count.
     public static func globalNorm(_ g: UnsafeBufferPointer<Float>) -> Double {
-        Chunked.sum(count: g.count, grain: 1 << 15) { range in
+        Parallel.sum(count: g.count, chunkSize: 1 << 15) { range in
             var s: Double = 0
             var partial: Float = 0
             var k = 0
@@ -116,7 +116,7 @@ public enum GradientTools {
     /// Multiplies every gradient by `factor`.
     public static func scale(_ g: UnsafeMutableBufferPointer<Float>, by factor: Float) {
         let base = g.baseAddress!
-        Chunked.forEach(count: g.count, grain: 1 << 15) { range in
+        Parallel.forEach(count: g.count, chunkSize: 1 << 15) { range in
             for i in range { base[i] *= factor }
         }
     }
