@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KondateRecipe
+import KondateTensor
 
 /// Exit statuses: 0 clean, 1 recipe errors (or differences, for `diff`), 2 usage or internal errors.
 enum Exit {
@@ -21,10 +22,12 @@ struct Kondate: ParsableCommand {
         """,
         version: version,
         subcommands: [Validate.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, DiffCommand.self, CorpusCommand.self,
-                      TokenizeCommand.self, DatasetCommand.self, BenchCommand.self, DocsCommand.self]
+                      TokenizeCommand.self, DatasetCommand.self, RunCommand.self, ScoreCommand.self, GenerateCommand.self, BenchCommand.self,
+                      DocsCommand.self]
     )
 
     static func main() {
+        selectBLASKernels()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -73,4 +76,20 @@ extension PathPolicy: ExpressibleByArgument {}
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
+}
+
+/// When OpenBLAS did not recognise this CPU and loaded its generic kernels, runs this program again
+/// with `OPENBLAS_CORETYPE` naming the kernels the CPU supports (the variable is read only when the
+/// library loads). A value the user set is always respected; `KONDATE_BLAS_REEXEC` prevents loops.
+func selectBLASKernels() {
+    let environment = ProcessInfo.processInfo.environment
+    guard environment["OPENBLAS_CORETYPE"] == nil, environment["KONDATE_BLAS_REEXEC"] == nil, BLAS.usesGenericKernels,
+          let core = BLAS.coreTypeForThisCPU() else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    setenv("KONDATE_BLAS_REEXEC", "1", 1)
+    let arguments = CommandLine.arguments
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+    argv.append(nil)
+    execv("/proc/self/exe", &argv)
+    // execv returns only on failure: carry on with the generic kernels.
 }
