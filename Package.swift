@@ -23,8 +23,9 @@ let package = Package(
         .target(name: "KondateTensor", dependencies: ["COpenBLAS", "KondateSupport"]),
         .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
+        .target(name: "KondateRuntime", dependencies: ["KondateCorpus", "KondateTensor", "KondateRecipe", "KondateData", "KondateSupport"]),
         .executableTarget(name: "kondate", dependencies: [
-            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus",
+            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "KondateTestSupport", dependencies: ["KondateSupport"], path: "Tests/KondateTestSupport"),

@@ -78,6 +78,8 @@ public final class Trainer: @unchecked Sendable {
     public let options: TrainingOptions
     /// Steps taken (including skipped ones); the next step's index.
     public var step = 0
+    /// Wall time of the last step's clipping and optimizer update.
+    public private(set) var lastUpdateSeconds = 0.0
 
     public init(model: Transformer, options: TrainingOptions) {
         self.model = model
@@ -108,6 +110,8 @@ public final class Trainer: @unchecked Sendable {
             if options.nanPolicy == .stop { throw .nonFinite(step: step, loss: loss, gradNorm: norm) }
             report.skipped = true
         } else {
+            let updateStart = DispatchTime.now().uptimeNanoseconds
+            defer { lastUpdateSeconds = Double(DispatchTime.now().uptimeNanoseconds - updateStart) / 1e9 }
             if options.gradClip > 0 {
                 let coefficient = options.gradClip / (norm + 1e-6)
                 if coefficient < 1 { GradientTools.scale(gradients, by: Float(coefficient)) }

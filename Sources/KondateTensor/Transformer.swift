@@ -14,6 +14,8 @@ public final class Transformer: @unchecked Sendable {
     /// Gradients, same layout; allocated on first use (inference never needs them).
     public private(set) var gradients: UnsafeMutableBufferPointer<Float>?
     private var activations: Activations?
+    /// When set, forward and backward add each kernel's wall time to it (`kondate bench train`).
+    public var profile: KernelProfile?
 
     public init(config: ModelConfig) throws(ModelError) {
         try config.validate()
@@ -30,6 +32,14 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public var parameterCount: Int { layout.count }
+
+    @inline(__always)
+    private func timed<T>(_ kernel: KernelProfile.Kernel, _ body: () -> T) -> T {
+        guard let profile else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { profile.add(kernel, nanoseconds: DispatchTime.now().uptimeNanoseconds - start) }
+        return body()
+    }
 
     // MARK: Initialisation
 
@@ -149,39 +159,39 @@ public final class Transformer: @unchecked Sendable {
         let tables = llama ? ropeTables(t) : ([], [])
 
         tokens.withUnsafeBufferPointer { tok in
-            Kernels.embeddingForward(out: a[a.x[0]], tokens: tok.baseAddress!, wte: p + layout.embedding,
-                                     wpe: layout.positions.map { p + $0 }, b: b, t: t, c: c)
+            timed(.embedding) { Kernels.embeddingForward(out: a[a.x[0]], tokens: tok.baseAddress!, wte: p + layout.embedding,
+                                     wpe: layout.positions.map { p + $0 }, b: b, t: t, c: c) }
         }
         for l in 0..<config.layers {
             let w = layout.block(l)
             let x = a[a.x[l]], ln1 = a[a.ln1[l]], q = a[a.q[l]], k = a[a.k[l]], vv = a[a.v[l]], att = a[a.att[l]]
             norm(out: ln1, mean: a[a.mean1[l]], rstd: a[a.rstd1[l]], inp: x, weight: w.norm1, bias: w.norm1Bias, rows: n)
-            Kernels.matmulForward(out: q, inp: ln1, weight: p + w.q, bias: w.qBias.map { p + $0 }, rows: n, c: c, oc: config.qDim)
-            Kernels.matmulForward(out: k, inp: ln1, weight: p + w.k, bias: w.kBias.map { p + $0 }, rows: n, c: c, oc: config.kvDim)
-            Kernels.matmulForward(out: vv, inp: ln1, weight: p + w.v, bias: w.vBias.map { p + $0 }, rows: n, c: c, oc: config.kvDim)
+            timed(.matmul) { Kernels.matmulForward(out: q, inp: ln1, weight: p + w.q, bias: w.qBias.map { p + $0 }, rows: n, c: c, oc: config.qDim) }
+            timed(.matmul) { Kernels.matmulForward(out: k, inp: ln1, weight: p + w.k, bias: w.kBias.map { p + $0 }, rows: n, c: c, oc: config.kvDim) }
+            timed(.matmul) { Kernels.matmulForward(out: vv, inp: ln1, weight: p + w.v, bias: w.vBias.map { p + $0 }, rows: n, c: c, oc: config.kvDim) }
             if llama {
-                Kernels.ropeForward(q, cos: tables.0, sin: tables.1, b: b, t: t, heads: config.heads, headDim: config.headDim)
-                Kernels.ropeForward(k, cos: tables.0, sin: tables.1, b: b, t: t, heads: config.kvHeads, headDim: config.headDim)
+                timed(.rope) { Kernels.ropeForward(q, cos: tables.0, sin: tables.1, b: b, t: t, heads: config.heads, headDim: config.headDim) }
+                timed(.rope) { Kernels.ropeForward(k, cos: tables.0, sin: tables.1, b: b, t: t, heads: config.kvHeads, headDim: config.headDim) }
             }
-            Kernels.attentionForward(out: att, lse: a[a.lse[l]], q: q, k: k, v: vv, b: b, t: t, heads: config.heads,
-                                     kvHeads: config.kvHeads, headDim: config.headDim)
-            Kernels.matmulForward(out: a[a.proj], inp: att, weight: p + w.o, bias: w.oBias.map { p + $0 }, rows: n, c: config.qDim, oc: c)
+            timed(.attention) { Kernels.attentionForward(out: att, lse: a[a.lse[l]], q: q, k: k, v: vv, b: b, t: t, heads: config.heads,
+                                     kvHeads: config.kvHeads, headDim: config.headDim) }
+            timed(.matmul) { Kernels.matmulForward(out: a[a.proj], inp: att, weight: p + w.o, bias: w.oBias.map { p + $0 }, rows: n, c: config.qDim, oc: c) }
             let h = a[a.h[l]], ln2 = a[a.ln2[l]], up = a[a.up[l]], act = a[a.act[l]]
-            Kernels.residualForward(out: h, a: x, b: a[a.proj], n: n * c)
+            timed(.residual) { Kernels.residualForward(out: h, a: x, b: a[a.proj], n: n * c) }
             norm(out: ln2, mean: a[a.mean2[l]], rstd: a[a.rstd2[l]], inp: h, weight: w.norm2, bias: w.norm2Bias, rows: n)
-            Kernels.matmulForward(out: up, inp: ln2, weight: p + w.up, bias: w.upBias.map { p + $0 }, rows: n, c: c, oc: f)
+            timed(.matmul) { Kernels.matmulForward(out: up, inp: ln2, weight: p + w.up, bias: w.upBias.map { p + $0 }, rows: n, c: c, oc: f) }
             if let gate = w.gate {
-                Kernels.matmulForward(out: a[a.gate[l]], inp: ln2, weight: p + gate, bias: nil, rows: n, c: c, oc: f)
-                Kernels.swigluForward(out: act, gate: a[a.gate[l]], up: up, n: n * f)
+                timed(.matmul) { Kernels.matmulForward(out: a[a.gate[l]], inp: ln2, weight: p + gate, bias: nil, rows: n, c: c, oc: f) }
+                timed(.activation) { Kernels.swigluForward(out: act, gate: a[a.gate[l]], up: up, n: n * f) }
             } else {
-                Kernels.geluForward(out: act, inp: up, n: n * f, tanhApproximation: config.activation == .geluTanh)
+                timed(.activation) { Kernels.geluForward(out: act, inp: up, n: n * f, tanhApproximation: config.activation == .geluTanh) }
             }
-            Kernels.matmulForward(out: a[a.proj], inp: act, weight: p + w.down, bias: w.downBias.map { p + $0 }, rows: n, c: f, oc: c)
-            Kernels.residualForward(out: a[a.x[l + 1]], a: h, b: a[a.proj], n: n * c)
+            timed(.matmul) { Kernels.matmulForward(out: a[a.proj], inp: act, weight: p + w.down, bias: w.downBias.map { p + $0 }, rows: n, c: f, oc: c) }
+            timed(.residual) { Kernels.residualForward(out: a[a.x[l + 1]], a: h, b: a[a.proj], n: n * c) }
         }
         norm(out: a[a.lnf], mean: a[a.meanf], rstd: a[a.rstdf], inp: a[a.x[config.layers]], weight: layout.finalNorm,
              bias: layout.finalNormBias, rows: n)
-        Kernels.matmulForward(out: a[a.logits], inp: a[a.lnf], weight: p + layout.head, bias: nil, rows: n, c: c, oc: v)
+        timed(.matmul) { Kernels.matmulForward(out: a[a.logits], inp: a[a.lnf], weight: p + layout.head, bias: nil, rows: n, c: c, oc: v) }
 
         guard let targets else {
             last = (b, t, tokens, nil, 0)
@@ -189,7 +199,7 @@ public final class Transformer: @unchecked Sendable {
         }
         precondition(targets.count == n, "targets must hold batch × seq values")
         let result = targets.withUnsafeBufferPointer { tg in
-            Kernels.crossEntropyForward(probs: a[a.probs], logits: a[a.logits], targets: tg.baseAddress!, rows: n, v: v)
+            timed(.crossEntropy) { Kernels.crossEntropyForward(probs: a[a.probs], logits: a[a.logits], targets: tg.baseAddress!, rows: n, v: v) }
         }
         last = (b, t, tokens, targets, result.count)
         return result
@@ -205,10 +215,10 @@ public final class Transformer: @unchecked Sendable {
                       inp: UnsafePointer<Float>, weight: Int, bias: Int?, rows: Int) {
         let p = parameters.baseAddress!
         if let bias {
-            Kernels.layerNormForward(out: out, mean: mean, rstd: rstd, inp: inp, weight: p + weight, bias: p + bias,
-                                     rows: rows, c: config.hidden, eps: config.normEps)
+            timed(.norm) { Kernels.layerNormForward(out: out, mean: mean, rstd: rstd, inp: inp, weight: p + weight, bias: p + bias,
+                                     rows: rows, c: config.hidden, eps: config.normEps) }
         } else {
-            Kernels.rmsNormForward(out: out, rstd: rstd, inp: inp, weight: p + weight, rows: rows, c: config.hidden, eps: config.normEps)
+            timed(.norm) { Kernels.rmsNormForward(out: out, rstd: rstd, inp: inp, weight: p + weight, rows: rows, c: config.hidden, eps: config.normEps) }
         }
     }
 
@@ -216,11 +226,11 @@ public final class Transformer: @unchecked Sendable {
                               mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, weight: Int, bias: Int?, rows: Int) {
         let p = parameters.baseAddress!, g = gradients!.baseAddress!
         if let bias {
-            Kernels.layerNormBackward(dinp: dinp, dweight: g + weight, dbias: g + bias, dout: dout, inp: inp, weight: p + weight,
-                                      mean: mean, rstd: rstd, rows: rows, c: config.hidden)
+            timed(.norm) { Kernels.layerNormBackward(dinp: dinp, dweight: g + weight, dbias: g + bias, dout: dout, inp: inp, weight: p + weight,
+                                      mean: mean, rstd: rstd, rows: rows, c: config.hidden) }
         } else {
-            Kernels.rmsNormBackward(dinp: dinp, dweight: g + weight, dout: dout, inp: inp, weight: p + weight, rstd: rstd,
-                                    rows: rows, c: config.hidden)
+            timed(.norm) { Kernels.rmsNormBackward(dinp: dinp, dweight: g + weight, dout: dout, inp: inp, weight: p + weight, rstd: rstd,
+                                    rows: rows, c: config.hidden) }
         }
     }
 
@@ -244,11 +254,11 @@ public final class Transformer: @unchecked Sendable {
         let dlogits = a[a.logits]
         dlogits.update(repeating: 0, count: n * v)
         targets.withUnsafeBufferPointer { tg in
-            Kernels.crossEntropyBackward(dlogits: dlogits, probs: a[a.probs], targets: tg.baseAddress!, rows: n, v: v, scale: lossScale)
+            timed(.crossEntropy) { Kernels.crossEntropyBackward(dlogits: dlogits, probs: a[a.probs], targets: tg.baseAddress!, rows: n, v: v, scale: lossScale) }
         }
         zero(a.dln, n * c)
-        Kernels.matmulBackward(dinp: a[a.dln], dweight: g + layout.head, dbias: nil, dout: dlogits, inp: a[a.lnf],
-                               weight: p + layout.head, rows: n, c: c, oc: v)
+        timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + layout.head, dbias: nil, dout: dlogits, inp: a[a.lnf],
+                               weight: p + layout.head, rows: n, c: c, oc: v) }
         zero(a.dx, n * c)
         normBackward(dinp: a[a.dx], dout: a[a.dln], inp: a[a.x[config.layers]], mean: a[a.meanf], rstd: a[a.rstdf],
                      weight: layout.finalNorm, bias: layout.finalNormBias, rows: n)
@@ -259,53 +269,53 @@ public final class Transformer: @unchecked Sendable {
             let w = layout.block(l)
             // x[l+1] = h + down(act): the down projection sees dx; h gets dx through the identity.
             zero(a.dact, n * f)
-            Kernels.matmulBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dx,
-                                   inp: a[a.act[l]], weight: p + w.down, rows: n, c: f, oc: c)
+            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dx,
+                                   inp: a[a.act[l]], weight: p + w.down, rows: n, c: f, oc: c) }
             zero(a.dup, n * f)
             if let gate = w.gate {
                 zero(a.dgate, n * f)
-                Kernels.swigluBackward(dgate: a[a.dgate], dup: a[a.dup], dout: a[a.dact], gate: a[a.gate[l]], up: a[a.up[l]], n: n * f)
+                timed(.activation) { Kernels.swigluBackward(dgate: a[a.dgate], dup: a[a.dup], dout: a[a.dact], gate: a[a.gate[l]], up: a[a.up[l]], n: n * f) }
                 zero(a.dln, n * c)
-                Kernels.matmulBackward(dinp: a[a.dln], dweight: g + gate, dbias: nil, dout: a[a.dgate], inp: a[a.ln2[l]],
-                                       weight: p + gate, rows: n, c: c, oc: f)
+                timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + gate, dbias: nil, dout: a[a.dgate], inp: a[a.ln2[l]],
+                                       weight: p + gate, rows: n, c: c, oc: f) }
             } else {
-                Kernels.geluBackward(dinp: a[a.dup], inp: a[a.up[l]], dout: a[a.dact], n: n * f,
-                                     tanhApproximation: config.activation == .geluTanh)
+                timed(.activation) { Kernels.geluBackward(dinp: a[a.dup], inp: a[a.up[l]], dout: a[a.dact], n: n * f,
+                                     tanhApproximation: config.activation == .geluTanh) }
                 zero(a.dln, n * c)
             }
-            Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.up, dbias: w.upBias.map { g + $0 }, dout: a[a.dup],
-                                   inp: a[a.ln2[l]], weight: p + w.up, rows: n, c: c, oc: f)
+            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.up, dbias: w.upBias.map { g + $0 }, dout: a[a.dup],
+                                   inp: a[a.ln2[l]], weight: p + w.up, rows: n, c: c, oc: f) }
             normBackward(dinp: dx, dout: a[a.dln], inp: a[a.h[l]], mean: a[a.mean2[l]], rstd: a[a.rstd2[l]],
                          weight: w.norm2, bias: w.norm2Bias, rows: n)
 
             // h = x[l] + o(att): dx is now dh.
             zero(a.datt, n * config.qDim)
-            Kernels.matmulBackward(dinp: a[a.datt], dweight: g + w.o, dbias: w.oBias.map { g + $0 }, dout: dx,
-                                   inp: a[a.att[l]], weight: p + w.o, rows: n, c: config.qDim, oc: c)
+            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.datt], dweight: g + w.o, dbias: w.oBias.map { g + $0 }, dout: dx,
+                                   inp: a[a.att[l]], weight: p + w.o, rows: n, c: config.qDim, oc: c) }
             zero(a.dq, n * config.qDim)
             zero(a.dk, n * config.kvDim)
             zero(a.dv, n * config.kvDim)
-            Kernels.attentionBackward(dq: a[a.dq], dk: a[a.dk], dv: a[a.dv], dout: a[a.datt], out: a[a.att[l]], lse: a[a.lse[l]],
+            timed(.attention) { Kernels.attentionBackward(dq: a[a.dq], dk: a[a.dk], dv: a[a.dv], dout: a[a.datt], out: a[a.att[l]], lse: a[a.lse[l]],
                                       q: a[a.q[l]], k: a[a.k[l]], v: a[a.v[l]], b: b, t: t, heads: config.heads,
-                                      kvHeads: config.kvHeads, headDim: config.headDim)
+                                      kvHeads: config.kvHeads, headDim: config.headDim) }
             if llama {
-                Kernels.ropeBackward(a[a.dq], cos: tables.0, sin: tables.1, b: b, t: t, heads: config.heads, headDim: config.headDim)
-                Kernels.ropeBackward(a[a.dk], cos: tables.0, sin: tables.1, b: b, t: t, heads: config.kvHeads, headDim: config.headDim)
+                timed(.rope) { Kernels.ropeBackward(a[a.dq], cos: tables.0, sin: tables.1, b: b, t: t, heads: config.heads, headDim: config.headDim) }
+                timed(.rope) { Kernels.ropeBackward(a[a.dk], cos: tables.0, sin: tables.1, b: b, t: t, heads: config.kvHeads, headDim: config.headDim) }
             }
             zero(a.dln, n * c)
             let ln1 = a[a.ln1[l]]
-            Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.q, dbias: w.qBias.map { g + $0 }, dout: a[a.dq], inp: ln1,
-                                   weight: p + w.q, rows: n, c: c, oc: config.qDim)
-            Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.k, dbias: w.kBias.map { g + $0 }, dout: a[a.dk], inp: ln1,
-                                   weight: p + w.k, rows: n, c: c, oc: config.kvDim)
-            Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.v, dbias: w.vBias.map { g + $0 }, dout: a[a.dv], inp: ln1,
-                                   weight: p + w.v, rows: n, c: c, oc: config.kvDim)
+            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.q, dbias: w.qBias.map { g + $0 }, dout: a[a.dq], inp: ln1,
+                                   weight: p + w.q, rows: n, c: c, oc: config.qDim) }
+            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.k, dbias: w.kBias.map { g + $0 }, dout: a[a.dk], inp: ln1,
+                                   weight: p + w.k, rows: n, c: c, oc: config.kvDim) }
+            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.v, dbias: w.vBias.map { g + $0 }, dout: a[a.dv], inp: ln1,
+                                   weight: p + w.v, rows: n, c: c, oc: config.kvDim) }
             normBackward(dinp: dx, dout: a[a.dln], inp: a[a.x[l]], mean: a[a.mean1[l]], rstd: a[a.rstd1[l]],
                          weight: w.norm1, bias: w.norm1Bias, rows: n)
         }
         tokens.withUnsafeBufferPointer { tok in
-            Kernels.embeddingBackward(dwte: g + layout.embedding, dwpe: layout.positions.map { g + $0 }, dout: dx,
-                                      tokens: tok.baseAddress!, b: b, t: t, c: c)
+            timed(.embedding) { Kernels.embeddingBackward(dwte: g + layout.embedding, dwpe: layout.positions.map { g + $0 }, dout: dx,
+                                      tokens: tok.baseAddress!, b: b, t: t, c: c) }
         }
     }
 }
@@ -326,4 +336,16 @@ struct NormalSampler {
         spare = Float(r * sin(2 * .pi * u2))
         return Float(r * cos(2 * .pi * u2))
     }
+}
+
+/// Wall time per kernel family, accumulated over forward and backward passes.
+public final class KernelProfile: @unchecked Sendable {
+    public enum Kernel: String, CaseIterable, Sendable {
+        case embedding, norm, matmul, rope, attention, activation, residual, crossEntropy = "cross_entropy", optimizer
+    }
+    public private(set) var nanoseconds: [Kernel: UInt64] = [:]
+    public init() {}
+    public func add(_ kernel: Kernel, nanoseconds n: UInt64) { nanoseconds[kernel, default: 0] += n }
+    public func seconds(_ kernel: Kernel) -> Double { Double(nanoseconds[kernel] ?? 0) / 1e9 }
+    public func reset() { nanoseconds = [:] }
 }

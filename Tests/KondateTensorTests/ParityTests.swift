@@ -108,3 +108,28 @@ import Testing
         print("parity \(name): 10 AdamW losses, max |Δ| \(worst)")
     }
 }
+
+/// Models Kondate trained and exported (scripts/make_roundtrip_fixture.py), loaded by transformers:
+/// Kondate reading the same directory must give transformers' logits.
+@Suite struct ExportRoundTripTests {
+    @Test(arguments: ["llama", "gpt2"])
+    func transformersLogitsOfAKondateExport(name: String) throws {
+        let dir = repositoryRoot.path + "/Tests/KondateTensorTests/Fixtures/roundtrip/\(name)"
+        let model = try HFModel.load(directory: dir)
+        let expected = try SafetensorsFile(path: dir + "/expected.safetensors")
+        let shape = try #require(expected.entry("input_ids")?.shape)
+        let tokens = try expected.floats("input_ids").map { Int32($0) }
+        try model.forward(tokens: tokens, batch: shape[0], seq: shape[1])
+        let reference = try expected.floats("logits")
+        let logits = Array(model.logits!)
+        #expect(logits.count == reference.count)
+        let error = zip(logits, reference).map { abs($0 - $1) }.max()!
+        #expect(error < 1e-4, "\(name): max |Δlogit| \(error)")
+        // Re-exporting writes the same tensors.
+        let out = NSTemporaryDirectory() + "kondate-reexport-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try HFModel.export(model, to: out)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors")) ==
+                Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors")))
+    }
+}

@@ -78,7 +78,9 @@ public enum TokenizerLoader {
         if isDirectory.boolValue {
             let json = (path as NSString).appendingPathComponent("tokenizer.json")
             if FileManager.default.fileExists(atPath: json) { return try load(path: json) }
-            throw TokenizerError(file: path, "is a directory without a tokenizer.json")
+            let model = (path as NSString).appendingPathComponent("tokenizer.model")
+            if FileManager.default.fileExists(atPath: model) { return try load(path: model) }
+            throw TokenizerError(file: path, "is a directory without a tokenizer.json or tokenizer.model")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TokenizerError(file: path, "cannot read the file (no permission?)")

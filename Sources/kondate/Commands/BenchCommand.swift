@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (build with -c release).",
-        subcommands: [BenchTokenize.self])
+        subcommands: [BenchTokenize.self, BenchTrain.self])
 }
 
 struct BenchTokenize: ParsableCommand {

@@ -1,0 +1,237 @@
+import Foundation
+import KondateCorpus
+import KondateData
+import KondateRecipe
+import KondateSupport
+import KondateTensor
+
+public struct RuntimeError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var location: SourceLocation?
+    public init(_ message: String, at location: SourceLocation? = nil) {
+        self.message = message
+        self.location = location
+    }
+    public var description: String { location.map { "\($0): \(message)" } ?? message }
+}
+
+extension ModelConfig {
+    /// The runtime's model for a recipe's `model` section.
+    public init(recipe: Recipe) throws {
+        let m = recipe.model
+        func at(_ path: String) -> SourceLocation? { recipe.tree.at(path)?.location ?? recipe.tree.keyLocation(path) }
+        guard let arch = ModelConfig.Architecture(rawValue: m.arch) else {
+            throw RuntimeError("model.arch '\(m.arch)' has no CPU implementation (llama, gpt2)", at: at("model.arch"))
+        }
+        guard let activation = ModelConfig.Activation(rawValue: m.activation) else {
+            throw RuntimeError("model.activation '\(m.activation)' has no CPU implementation", at: at("model.activation"))
+        }
+        if m.dropout > 0 || m.attentionDropout > 0 {
+            throw RuntimeError("dropout is not implemented in the CPU runtime; set model.dropout and model.attention_dropout to 0",
+                               at: at(m.dropout > 0 ? "model.dropout" : "model.attention_dropout"))
+        }
+        self.init(arch: arch, vocabSize: m.vocabSize, hidden: m.hidden, ffn: m.ffn, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads,
+                  maxPositions: m.maxPositions, normEps: Float(m.normEps), ropeTheta: Float(m.ropeTheta ?? 10_000),
+                  tieEmbeddings: m.tieEmbeddings, activation: activation, initStd: Float(m.initStd))
+        do { try validate() } catch { throw RuntimeError(error.description, at: at("model")) }
+    }
+}
+
+extension LearningRateSchedule {
+    public init(_ s: Recipe.Schedule, lr: Double, steps: Int) {
+        let warmup = s.warmupSteps ?? Int(((s.warmupFraction ?? 0) * Double(steps)).rounded())
+        self.init(kind: Kind(rawValue: s.kind) ?? .cosine, maxLR: lr, minLR: s.minLR, warmupSteps: warmup, decaySteps: s.decaySteps ?? steps)
+    }
+}
+
+/// The `pretrain` stage: trains the recipe's model on the blended corpus, with periodic held-out
+/// loss, checkpoints (resumed automatically), metrics and a Hugging Face export.
+///
+/// Outputs under `directory/pretrain/`:
+///
+///     checkpoints/step_NNNNNNNN/   model, optimizer and trainer state with SHA256SUMS
+///     metrics.jsonl                one JSON object per logged step (and per evaluation)
+///     model/                       the final model as a Hugging Face directory (with tokenizer)
+///     summary.json                 steps, tokens, final and held-out loss, throughput
+public struct PretrainStage {
+    public var recipe: Recipe
+    public var directory: String
+    public var mixture: Mixture
+    public var tokenizerPath: String?
+    public var tokenizer: (any Tokenizer)?
+    public var threads: Int
+    public var log: (String) -> Void
+
+    public init(recipe: Recipe, directory: String, mixture: Mixture, tokenizerPath: String?, tokenizer: (any Tokenizer)?,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
+        self.recipe = recipe
+        self.directory = directory
+        self.mixture = mixture
+        self.tokenizerPath = tokenizerPath
+        self.tokenizer = tokenizer
+        self.threads = threads
+        self.log = log
+    }
+
+    public struct Summary: Sendable {
+        public var steps: Int
+        public var resumedFrom: Int?
+        public var tokens: Int
+        public var firstLoss: Double?
+        public var finalLoss: Double
+        public var heldOutLoss: Double?
+        public var seconds: Double
+        public var tokensPerSecond: Double
+        public var modelDirectory: String
+        public var json: JSON {
+            .object([("steps", .int(steps)), ("resumed_from", resumedFrom.map(JSON.int) ?? .null), ("tokens", .int(tokens)),
+                     ("first_loss", firstLoss.map(JSON.double) ?? .null), ("final_loss", .double(finalLoss)),
+                     ("held_out_loss", heldOutLoss.map(JSON.double) ?? .null), ("seconds", .double(seconds)),
+                     ("tokens_per_second", .double(tokensPerSecond)), ("model", .string(modelDirectory))])
+        }
+    }
+
+    func path(_ parts: String...) -> String { ([directory, "pretrain"] + parts).joined(separator: "/") }
+
+    public func run() throws -> Summary {
+        guard let p = recipe.pretrain else { throw RuntimeError("the recipe has no pretrain section") }
+        let config = try ModelConfig(recipe: recipe)
+        let microBatch = recipe.parallel.microBatch
+        guard p.globalBatch % microBatch == 0 else {
+            throw RuntimeError("pretrain.global_batch \(p.globalBatch) is not a multiple of parallel.micro_batch \(microBatch)",
+                               at: recipe.tree.at("pretrain.global_batch")?.location)
+        }
+        let loader = try BatchLoader(mixture: mixture, globalBatch: p.globalBatch, microBatch: microBatch)
+        BLAS.setThreads(threads)
+        let options = TrainingOptions(
+            schedule: LearningRateSchedule(p.schedule, lr: p.lr, steps: p.steps),
+            adamw: AdamW.Hyperparameters(beta1: Float(p.betas.first ?? 0.9), beta2: Float(p.betas.dropFirst().first ?? 0.95), eps: Float(p.eps),
+                                         weightDecay: Float(p.weightDecay), decayNormsAndBiases: p.decayNormsAndBiases),
+            gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(rawValue: p.nanPolicy) ?? .stop)
+        let model = try Transformer(config: config)
+        model.initialize(seed: UInt64(recipe.seed))
+        let trainer = Trainer(model: model, options: options)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: path("checkpoints"), withIntermediateDirectories: true)
+
+        var resumedFrom: Int?
+        if let latest = try Checkpoint.list(path("checkpoints")).last {
+            do {
+                try Checkpoint.restore(latest.path, into: trainer)
+            } catch {
+                throw RuntimeError("cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
+            }
+            resumedFrom = trainer.step
+            log("pretrain: resuming from \(latest.path) (step \(trainer.step))")
+        }
+        let metricsPath = path("metrics.jsonl")
+        if resumedFrom == nil { try? fm.removeItem(atPath: metricsPath) }
+        let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom)
+
+        log("pretrain: \(config.arch.rawValue) \(Format.grouped(model.parameterCount)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
+            "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch)")
+        let started = Date()
+        var firstLoss: Double?, lastLoss = Double.nan, heldOut: Double?
+        var windowTokens = 0, windowSeconds = 0.0
+        while trainer.step < p.steps {
+            let step = trainer.step
+            let batches = (0..<loader.microBatchesPerStep).map { micro -> MicroBatch in
+                let b = loader.batch(step: step, micro: micro)
+                return MicroBatch(tokens: b.tokens, targets: b.targets, batch: microBatch)
+            }
+            let report = try trainer.step(batches, seq: mixture.seqLen)
+            if firstLoss == nil && resumedFrom == nil { firstLoss = report.loss }
+            lastLoss = report.loss
+            windowTokens += report.tokens
+            windowSeconds += report.seconds
+            if report.skipped { log("pretrain: step \(step + 1) skipped (loss \(report.loss), grad norm \(report.gradNorm))") }
+            let done = trainer.step
+            if done % p.logInterval == 0 || done == p.steps {
+                let throughput = Double(windowTokens) / max(windowSeconds, 1e-9)
+                try metrics.append(.object([("step", .int(done)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
+                                            ("grad_norm", .double(report.gradNorm)), ("tokens", .int(done * p.globalBatch * mixture.seqLen)),
+                                            ("step_seconds", .double(windowSeconds / Double(max(1, p.logInterval)))),
+                                            ("tokens_per_second", .double(throughput)), ("skipped", .bool(report.skipped))]))
+                log("pretrain: step \(done)/\(p.steps)  loss \(Format.fixed(report.loss, 4))  lr \(String(format: "%.2e", report.lr))  " +
+                    "grad norm \(Format.fixed(report.gradNorm, 3))  \(Format.grouped(Int(throughput))) tokens/s")
+                windowTokens = 0
+                windowSeconds = 0
+            }
+            if let interval = p.evalInterval, done % interval == 0 || done == p.steps, !mixture.validation.isEmpty {
+                heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch)
+                try metrics.append(.object([("step", .int(done)), ("held_out_loss", .double(heldOut!))]))
+                log("pretrain: step \(done) held-out loss \(Format.fixed(heldOut!, 4))")
+            }
+            if done % p.checkpointEvery == 0 || done == p.steps {
+                try Checkpoint.save(trainer, extra: .object([("loader", .object([("next_step", .int(done))]))]),
+                                    root: path("checkpoints"), keep: p.checkpointKeep)
+            }
+        }
+        if heldOut == nil, !mixture.validation.isEmpty { heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch) }
+        let modelDirectory = path("model")
+        try export(model, to: modelDirectory)
+        let seconds = Date().timeIntervalSince(started)
+        let trainedTokens = (p.steps - (resumedFrom ?? 0)) * p.globalBatch * mixture.seqLen
+        let summary = Summary(steps: p.steps, resumedFrom: resumedFrom, tokens: p.steps * p.globalBatch * mixture.seqLen, firstLoss: firstLoss,
+                              finalLoss: lastLoss, heldOutLoss: heldOut, seconds: seconds,
+                              tokensPerSecond: Double(trainedTokens) / max(seconds, 1e-9), modelDirectory: modelDirectory)
+        try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
+        return summary
+    }
+
+    /// Mean loss over the first `iters` micro-batches of held-out samples (all sources, in order).
+    func evaluate(_ trainer: Trainer, iters: Int, microBatch: Int) throws -> Double {
+        var samples: [[Int32]] = []
+        outer: for source in mixture.validation {
+            for k in 0..<source.count {
+                samples.append(source.sample(k))
+                if samples.count >= iters * microBatch { break outer }
+            }
+        }
+        var batches: [MicroBatch] = []
+        var i = 0
+        while i < samples.count {
+            batches.append(MicroBatch(samples: Array(samples[i..<min(samples.count, i + microBatch)])))
+            i += microBatch
+        }
+        return try trainer.evaluate(batches, seq: mixture.seqLen)
+    }
+
+    func export(_ model: Transformer, to dir: String) throws {
+        var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: tokenizerPath)
+        if let tokenizer {
+            func id(_ role: String) -> Int? {
+                (recipe.tokenizer?.specialTokens[role]).flatMap { tokenizer.id(of: $0) }.map(Int.init) ?? tokenizer.specialIDs[role].map(Int.init)
+            }
+            extras.bosTokenID = id("bos")
+            extras.eosTokenID = id("eos")
+            extras.padTokenID = id("pad")
+        }
+        try HFModel.export(model, to: dir, extras: extras)
+    }
+}
+
+/// Append-only JSON-lines metrics, flushed per line. On resume, lines after the checkpoint's step are
+/// dropped so the file describes one consistent run.
+final class MetricsLog {
+    let handle: FileHandle
+
+    init(path: String, truncateAfterStep: Int?) throws {
+        if let step = truncateAfterStep, let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let kept = text.split(separator: "\n").filter { line in
+                (try? JSONParser.parse(String(line)))?["step"]?.intValue.map { $0 <= step } ?? false
+            }
+            try AtomicFile.write(Data(kept.map { $0 + "\n" }.joined().utf8), to: path)
+        }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw RuntimeError("cannot write \(path)") }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    deinit { try? handle.close() }
+
+    func append(_ object: JSON) throws {
+        try handle.write(contentsOf: Data((object.rendered(pretty: false) + "\n").utf8))
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import KondateCorpus
+import KondateRecipe
+import KondateRuntime
+import KondateSupport
+import KondateTensor
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Execute a recipe on the CPU runtime: corpus, tokenizer, mixture and pretraining.",
+        discussion: """
+        Stages executed: corpus.prepare.<source>, tokenizer, corpus.tokenize.<source>, corpus.mix and \
+        pretrain. The tune, eval and release stages of the execution graph are not executed by this \
+        version; they are listed as not run. Pretraining resumes from the newest complete checkpoint \
+        under <out>/pretrain/checkpoints; the corpus stages are recomputed (they are deterministic).
+        Outputs: <out>/corpus, <out>/tokenizer, <out>/pretrain/{checkpoints,metrics.jsonl,model,summary.json}.
+        """)
+
+    @OptionGroup var options: RecipeOptions
+
+    @Option(help: "Run directory (default: runs/<recipe name>).")
+    var out: String?
+
+    @Option(help: "Stop after this stage: corpus (corpus and tokenizer stages) or pretrain.")
+    var until: RunUntil = .pretrain
+
+    @Option(help: "Threads for the corpus stages, OpenBLAS and the kernels (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    enum RunUntil: String, ExpressibleByArgument { case corpus, pretrain }
+
+    func run() throws {
+        let loaded = options.load()
+        let renderer = options.renderer(loaded)
+        guard let recipe = loaded.recipe else {
+            printError(renderer.render(loaded.diagnostics))
+            throw ExitCode(Exit.recipeErrors)
+        }
+        let directory = out ?? "runs/\(recipe.name)"
+        let log: (String) -> Void = { printError("\($0)\n") }
+        func fail(_ message: String, at location: SourceLocation?) throws -> Never {
+            var d = DiagnosticSet()
+            d.error(.missingPath, message, at: location)
+            printError(renderer.render(d))
+            throw ExitCode(Exit.recipeErrors)
+        }
+        Parallel.threads = threads
+        let corpus: CorpusRun.Result
+        do {
+            corpus = try CorpusRun(recipe: recipe, directory: directory, threads: threads, log: log).run()
+        } catch let error as CorpusError {
+            try fail(error.message, at: error.location)
+        }
+        if until == .corpus || recipe.pretrain == nil {
+            print("Corpus and tokenizer stages done; outputs under \(directory)")
+            return
+        }
+        guard let mixture = corpus.mixture else { try fail("the recipe has no pretrain section to mix for", at: nil) }
+        let summary: PretrainStage.Summary
+        do {
+            summary = try PretrainStage(recipe: recipe, directory: directory, mixture: mixture, tokenizerPath: corpus.tokenizerPath,
+                                        tokenizer: corpus.tokenizer, threads: threads, log: log).run()
+        } catch let error as RuntimeError {
+            try fail(error.message, at: error.location)
+        }
+        print("pretrain: \(summary.steps) steps, \(Format.grouped(summary.tokens)) tokens, loss \(summary.firstLoss.map { Format.fixed($0, 3) + " → " } ?? "")" +
+              "\(Format.fixed(summary.finalLoss, 3))\(summary.heldOutLoss.map { ", held-out \(Format.fixed($0, 3))" } ?? ""), " +
+              "\(Format.fixed(summary.seconds, 1)) s (\(Format.grouped(Int(summary.tokensPerSecond))) tokens/s)")
+        print("model: \(summary.modelDirectory) (Hugging Face format)")
+        let notRun = recipe.tune.map { "tune.\($0.name)" } + recipe.eval.map { "eval.\($0.name)" } + (recipe.release == nil ? [] : ["release"])
+        if !notRun.isEmpty { print("not run by this version: \(notRun.joined(separator: ", "))") }
+    }
+}
