@@ -1,0 +1,140 @@
+import Foundation
+import KondateSupport
+import KondateTestSupport
+import Testing
+
+/// `kondate run`, `score`, `generate` and `bench train` as a user runs them.
+@Suite("kondate runtime commands", .serialized)
+struct RuntimeCLITests {
+    static let llamaExport = root.path + "/Tests/KondateTensorTests/Fixtures/roundtrip/llama"
+
+    static func temporaryDirectory() -> String {
+        let dir = NSTemporaryDirectory() + "kondate-cli-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func json(_ text: String) throws -> JSON {
+        try JSONParser.parse(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// A short run of the example recipe: the loss falls, a Hugging Face model and checkpoints are
+    /// written, and running again resumes from the last checkpoint instead of training anew.
+    @Test func runPretrainsAndResumes() throws {
+        let out = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "pretrain.steps=12", "--set", "pretrain.checkpoint.every=6",
+                         "--set", "pretrain.log_interval=3", "--set", "pretrain.eval_interval=6"]
+        let first = try kondate(arguments)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("pretrain: 12 steps"))
+        #expect(first.stdout.contains("not run by this version: tune.qa"))
+        let summary = try Self.json(try String(contentsOfFile: out + "/pretrain/summary.json", encoding: .utf8))
+        let firstLoss = try #require(summary["first_loss"]?.doubleValue), finalLoss = try #require(summary["final_loss"]?.doubleValue)
+        #expect(finalLoss < firstLoss - 0.5, "loss \(firstLoss) → \(finalLoss)")
+        for f in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/pretrain/model/" + f), "\(f)")
+        }
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: out + "/pretrain/checkpoints").sorted()
+        #expect(checkpoints == ["step_00000006", "step_00000012"])
+        let metrics = try String(contentsOfFile: out + "/pretrain/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 4 + 2)   // steps 3, 6, 9, 12 and two held-out evaluations
+        let weights = try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors"))
+
+        let again = try kondate(arguments)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("resuming from"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors")) == weights)
+
+        // A flipped byte in the newest checkpoint stops the resume with the file named.
+        let optimizer = out + "/pretrain/checkpoints/step_00000012/optimizer.safetensors"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: optimizer)))
+        bytes[bytes.count - 5] ^= 0x80
+        try Data(bytes).write(to: URL(fileURLWithPath: optimizer))
+        let corrupt = try kondate(arguments)
+        #expect(corrupt.status == 1)
+        #expect(corrupt.stderr.contains("optimizer.safetensors: checksum mismatch"), "\(corrupt.stderr)")
+    }
+
+    @Test func runRefusesWhatTheRuntimeCannotDo() throws {
+        let out = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "model.dropout=0.1"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("dropout is not implemented in the CPU runtime"), "\(result.stderr)")
+        #expect(result.stderr.contains("tiny-llama.yaml") || result.stderr.contains("--set"))
+    }
+
+    /// The loss transformers computes with labels=input_ids (from the round-trip fixture's logits).
+    @Test func scoreMatchesTransformers() throws {
+        let expected = try SafetensorsReference(path: Self.llamaExport + "/expected.safetensors")
+        let ids = expected.inputIDs[0]
+        let result = try kondate(["score", "--model", Self.llamaExport, "--tokens", ids.map(String.init).joined(separator: ","), "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try Self.json(result.stdout)
+        let logprobs = (json["logprobs"]?.arrayValue ?? []).compactMap(\.doubleValue)
+        #expect(logprobs.count == ids.count - 1)
+        let reference = expected.logprobs(row: 0)
+        for (a, b) in zip(logprobs, reference) { #expect(abs(a - b) < 1e-4) }
+        let loss = try #require(json["loss"]?.doubleValue)
+        #expect(abs(loss - (-reference.reduce(0, +) / Double(reference.count))) < 1e-4)
+
+        let tooShort = try kondate(["score", "--model", Self.llamaExport, "--tokens", "5"])
+        #expect(tooShort.status == 2 && tooShort.stderr.contains("at least 2 tokens"))
+        let outOfRange = try kondate(["score", "--model", Self.llamaExport, "--tokens", "1,99999"])
+        #expect(outOfRange.status == 2 && outOfRange.stderr.contains("outside the vocabulary"))
+        let notAModel = try kondate(["score", "--model", root.path + "/examples", "--tokens", "1,2"])
+        #expect(notAModel.status == 2 && notAModel.stderr.contains("no config.json"))
+        let noText = try kondate(["score", "--model", Self.llamaExport, "--text", "hello"])
+        #expect(noText.status == 2 && noText.stderr.contains("tokenizer"))
+    }
+
+    @Test func benchTrainReportsItsFigures() throws {
+        let result = try kondate(["bench", "train", "--hidden", "32", "--ffn", "64", "--layers", "1", "--heads", "4", "--kv-heads", "2",
+                                  "--vocab", "128", "--seq", "16", "--batch", "2", "--steps", "1", "--threads", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try Self.json(result.stdout)
+        for key in ["tokens_per_second", "step_seconds", "gflops", "sgemm_peak_gflops", "fraction_of_peak"] {
+            #expect((json[key]?.doubleValue ?? 0) > 0, "\(key)")
+        }
+        #expect(json["kernels"]?["matmul"]?.doubleValue != nil && json["kernels"]?["attention"]?.doubleValue != nil)
+        let bad = try kondate(["bench", "train", "--hidden", "30", "--heads", "4"])
+        #expect(bad.status == 2 && bad.stderr.contains("not divisible"))
+    }
+}
+
+/// The round-trip fixture's input ids and transformers' logits, as log-probabilities.
+struct SafetensorsReference {
+    let inputIDs: [[Int]]
+    let logits: [Float]
+    let vocab: Int
+
+    init(path: String) throws {
+        // A minimal reader for this one file (F32 tensors): the test must not share the code it checks.
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = Int(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try JSONParser.parse(String(decoding: data[8..<(8 + n)], as: UTF8.self))
+        func tensor(_ name: String) -> (shape: [Int], values: [Float]) {
+            let shape = header[name]!["shape"]!.arrayValue!.map { $0.intValue! }
+            let offsets = header[name]!["data_offsets"]!.arrayValue!.map { $0.intValue! }
+            let bytes = data[(8 + n + offsets[0])..<(8 + n + offsets[1])]
+            let values = bytes.withUnsafeBytes { raw in (0..<(bytes.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+            return (shape, values)
+        }
+        let ids = tensor("input_ids")
+        inputIDs = (0..<ids.shape[0]).map { r in (0..<ids.shape[1]).map { Int(ids.values[r * ids.shape[1] + $0]) } }
+        let l = tensor("logits")
+        logits = l.values
+        vocab = l.shape[2]
+    }
+
+    func logprobs(row: Int) -> [Double] {
+        let ids = inputIDs[row], t = ids.count
+        return (0..<(t - 1)).map { i in
+            let base = (row * t + i) * vocab
+            let slice = logits[base..<(base + vocab)].map(Double.init)
+            let m = slice.max()!
+            return slice[ids[i + 1]] - (m + log(slice.reduce(0) { $0 + exp($1 - m) }))
+        }
+    }
+}
