@@ -85,8 +85,8 @@ public enum Kernels {
     // MARK: Softmax cross-entropy
 
     /// Mean cross-entropy of logits (rows, V) against targets (rows), skipping targets equal to
-    /// `ignoreIndex`; writes the softmax probabilities into `probs` for the backward pass.
-    /// Returns (mean loss, number of counted rows). Computed in Double for the sum, as PyTorch's
+    /// `ignoreIndex`; writes the softmax probabilities into `probs` for the backward pass (`probs`
+    /// may be `logits` itself, to overwrite the logits in place). Returns (mean loss, number of counted rows). Computed in Double for the sum, as PyTorch's
     /// reduction does not lose precision over many rows.
     public static func crossEntropyForward(probs: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
                                            rows: Int, v: Int, ignoreIndex: Int32 = -100) -> (loss: Float, count: Int) {
@@ -99,13 +99,16 @@ public enum Kernels {
                     var total = 0.0, count = 0
                     for r in (chunk * chunkRows)..<min(rows, (chunk + 1) * chunkRows) {
                         let z = logits + r * v, p = probs + r * v
+                        let t = targets[r]
+                        let scored = t != ignoreIndex && t >= 0 && Int(t) < v
+                        // Read before the row is overwritten: `probs` may alias `logits`.
+                        let targetLogit = scored ? z[Int(t)] : 0
                         let maxValue = VectorMath.maximum(z, v)
                         let sum = VectorMath.expSubtracting(maxValue, from: z, into: p, v)
                         let inv = 1 / sum
                         for i in 0..<v { p[i] *= inv }
-                        let t = targets[r]
-                        guard t != ignoreIndex, t >= 0, Int(t) < v else { continue }
-                        total += Double(-(z[Int(t)] - maxValue - logf(sum)))
+                        guard scored else { continue }
+                        total += Double(-(targetLogit - maxValue - logf(sum)))
                         count += 1
                     }
                     totals[chunk] = total
@@ -120,6 +123,24 @@ public enum Kernels {
             count += counts[chunk]
         }
         return (count > 0 ? Float(total / Double(count)) : 0, count)
+    }
+
+    /// Turns probabilities (rows, V) into the logits' gradient in place: scale · (probs − onehot(target))
+    /// for counted rows, zero for rows whose target is ignored. Saves a separate zeroed gradient buffer
+    /// when nothing else contributes to dlogits.
+    public static func crossEntropyBackwardInPlace(_ probs: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>,
+                                                   rows: Int, v: Int, scale: Float, ignoreIndex: Int32 = -100) {
+        Parallel.forEach(count: rows, chunkSize: VectorMath.rowChunk(width: v)) { range in
+            for r in range {
+                let t = targets[r], d = probs + r * v
+                guard t != ignoreIndex, t >= 0, Int(t) < v else {
+                    d.update(repeating: 0, count: v)
+                    continue
+                }
+                for i in 0..<v { d[i] *= scale }
+                d[Int(t)] -= scale
+            }
+        }
     }
 
     /// Accumulates dlogits (rows, V) += scale · (probs − onehot(target)) for counted rows, where

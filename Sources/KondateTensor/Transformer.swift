@@ -90,7 +90,7 @@ public final class Transformer: @unchecked Sendable {
         var q: [Int] = [], k: [Int] = [], v: [Int] = [], att: [Int] = [], lse: [Int] = []
         var h: [Int] = [], ln2: [Int] = [], mean2: [Int] = [], rstd2: [Int] = []
         var up: [Int] = [], gate: [Int] = [], act: [Int] = []
-        var lnf = 0, meanf = 0, rstdf = 0, logits = 0, probs = 0, proj = 0
+        var lnf = 0, meanf = 0, rstdf = 0, logits = 0, proj = 0
         var dx = 0, dln = 0, dq = 0, dk = 0, dv = 0, datt = 0, dup = 0, dgate = 0, dact = 0
 
         init(config m: ModelConfig, batch: Int, seq: Int) {
@@ -108,7 +108,7 @@ public final class Transformer: @unchecked Sendable {
             }
             x.append(take(n * c))
             lnf = take(n * c); meanf = take(n); rstdf = take(n)
-            logits = take(n * m.vocabSize); probs = take(n * m.vocabSize); proj = take(n * c)
+            logits = take(n * m.vocabSize); proj = take(n * c)
             dx = take(n * c); dln = take(n * c); dq = take(n * m.qDim); dk = take(n * m.kvDim); dv = take(n * m.kvDim)
             datt = take(n * m.qDim); dup = take(n * f); dgate = take(n * f); dact = take(n * f)
             buffer = .allocate(capacity: total)
@@ -138,6 +138,9 @@ public final class Transformer: @unchecked Sendable {
     }
 
     // MARK: Forward
+
+    /// Whether the logits buffer holds the logits of the last forward pass.
+    private var logitsValid = false
 
     /// The state of the last forward pass, needed by `backward`.
     private var last: (batch: Int, seq: Int, tokens: [Int32], targets: [Int32]?, counted: Int)?
@@ -195,19 +198,23 @@ public final class Transformer: @unchecked Sendable {
 
         guard let targets else {
             last = (b, t, tokens, nil, 0)
+            logitsValid = true
             return nil
         }
+        logitsValid = false
         precondition(targets.count == n, "targets must hold batch × seq values")
+        // The probabilities overwrite the logits: the backward turns them into dlogits in place.
         let result = targets.withUnsafeBufferPointer { tg in
-            timed(.crossEntropy) { Kernels.crossEntropyForward(probs: a[a.probs], logits: a[a.logits], targets: tg.baseAddress!, rows: n, v: v) }
+            timed(.crossEntropy) { Kernels.crossEntropyForward(probs: a[a.logits], logits: a[a.logits], targets: tg.baseAddress!, rows: n, v: v) }
         }
         last = (b, t, tokens, targets, result.count)
         return result
     }
 
-    /// Logits of the last forward pass, (batch × seq, vocab).
+    /// Logits of the last forward pass, (batch × seq, vocab), when it ran without targets (with targets
+    /// the buffer holds the probabilities, then the gradient).
     public var logits: UnsafeBufferPointer<Float>? {
-        guard let a = activations, last != nil else { return nil }
+        guard let a = activations, logitsValid else { return nil }
         return UnsafeBufferPointer(start: a[a.logits], count: a.batch * a.seq * config.vocabSize)
     }
 
@@ -250,12 +257,12 @@ public final class Transformer: @unchecked Sendable {
         let tables = llama ? ropeTables(t) : ([], [])
         func zero(_ offset: Int, _ count: Int) { a[offset].update(repeating: 0, count: count) }
 
-        // The logits are not needed any more: their buffer receives dlogits.
+        // The probabilities become dlogits in place.
         let dlogits = a[a.logits]
-        dlogits.update(repeating: 0, count: n * v)
         targets.withUnsafeBufferPointer { tg in
-            timed(.crossEntropy) { Kernels.crossEntropyBackward(dlogits: dlogits, probs: a[a.probs], targets: tg.baseAddress!, rows: n, v: v, scale: lossScale) }
+            timed(.crossEntropy) { Kernels.crossEntropyBackwardInPlace(dlogits, targets: tg.baseAddress!, rows: n, v: v, scale: lossScale) }
         }
+        last = (b, t, tokens, nil, 0)   // a second backward would need a new forward pass
         zero(a.dln, n * c)
         timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + layout.head, dbias: nil, dout: dlogits, inp: a[a.lnf],
                                weight: p + layout.head, rows: n, c: c, oc: v) }

@@ -69,10 +69,7 @@ struct ScoreCommand: ParsableCommand {
             printError("kondate score: need at least 2 tokens to score a next-token prediction (got \(ids.count))\n")
             throw ExitCode(Exit.usage)
         }
-        var targets = Array(ids.dropFirst())
-        targets.append(Kernels.ignoreIndex)
-        let result: (loss: Float, count: Int)?
-        do { result = try transformer.forward(tokens: ids, targets: targets, batch: 1, seq: ids.count) } catch {
+        do { try transformer.forward(tokens: ids, batch: 1, seq: ids.count) } catch {
             printError("kondate score: \(error)\n")
             throw ExitCode(Exit.usage)
         }
@@ -85,7 +82,6 @@ struct ScoreCommand: ParsableCommand {
             return Double(row[row.startIndex + Int(ids[i + 1])]) - lse
         }
         let loss = -logprobs.reduce(0, +) / Double(logprobs.count)
-        _ = result
         if json {
             print(JSON.object([("loss", .double(loss)), ("logprobs", .array(logprobs.map(JSON.double))),
                                ("tokens", .array(ids.map { .int(Int($0)) }))]).rendered(pretty: false))
@@ -170,7 +166,8 @@ struct BenchTrain: ParsableCommand {
         abstract: "Training-step throughput of a model shape on random tokens, with a per-kernel time breakdown.",
         discussion: """
         FLOPs per step: 6 × (matmul parameters: every projection and the output head, not the input \
-        embedding) × tokens + 6 × batch × layers × seq² × hidden for causal attention. sgemm_peak_gflops \
+        embedding) × tokens + 12 × batch × layers × seq² × hidden for attention (PaLM's count, as \
+        `kondate plan` uses; the causal kernel skips about half of that work). sgemm_peak_gflops \
         is measured in the same process: cblas_sgemm on 1024×1024 matrices with the same thread count.
         """)
 
@@ -220,7 +217,7 @@ struct BenchTrain: ParsableCommand {
         let tokens = batch * seq
         let matmulParameters = model.layout.tensors.filter { [.matrix, .outputProjection, .head].contains($0.role) }
             .reduce(0) { $0 + $1.count } + (config.tieEmbeddings ? vocab * hidden : 0)
-        let flops = 6 * Double(matmulParameters) * Double(tokens) + 6 * Double(batch * layers) * Double(seq * seq) * Double(hidden)
+        let flops = 6 * Double(matmulParameters) * Double(tokens) + 12 * Double(batch * layers) * Double(seq * seq) * Double(hidden)
         let gflops = flops / stepSeconds / 1e9
         var kernels: [(String, JSON)] = KernelProfile.Kernel.allCases.filter { $0 != .optimizer }.map {
             ($0.rawValue, .double(profile.seconds($0) / Double(steps)))
@@ -238,7 +235,7 @@ struct BenchTrain: ParsableCommand {
             ("kernels", .object(kernels)),
         ])
         if json {
-            print(result.rendered())
+            print(result.rendered(pretty: false))
             return
         }
         print("\(arch.rawValue) \(Format.grouped(model.parameterCount)) parameters, batch \(batch) × seq \(seq), \(threads) threads")
