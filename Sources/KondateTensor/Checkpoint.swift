@@ -157,7 +157,7 @@ public enum Checkpoint {
 
 extension HFModel {
     /// The parameters in Kondate's own layout (every matrix (out, in)), for checkpoints.
-    static func writeWeightsLinear(_ model: Transformer, to path: String) throws {
+    static func writeWeightsLinear(_ model: any TrainableModel, to path: String) throws {
         let sources: [SafetensorsFile.TensorSource] = model.layout.tensors.map { t in
             (t.name, t.shape, { body in try body(UnsafeBufferPointer(model.tensor(t.name)!)) })
         }

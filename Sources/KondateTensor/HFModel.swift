@@ -180,7 +180,7 @@ public enum HFModel {
 
     /// Fills the model's parameters from safetensors files with HF names. Every parameter must be
     /// present exactly once with its shape; unknown tensors are an error (a different architecture).
-    public static func loadWeights(into model: Transformer, files: [String]) throws {
+    public static func loadWeights(into model: any TrainableModel, files: [String]) throws {
         let layout = model.layout
         var loaded = Set<String>()
         for path in files {
@@ -222,7 +222,7 @@ public enum HFModel {
     // MARK: Export
 
     /// Writes a directory transformers loads with `AutoModelForCausalLM.from_pretrained`.
-    public static func export(_ model: Transformer, to directory: String, extras: Extras = Extras()) throws {
+    public static func export(_ model: any TrainableModel, to directory: String, extras: Extras = Extras()) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let dir = directory as NSString
@@ -253,7 +253,7 @@ public enum HFModel {
     }
 
     /// The parameters under their HF names and layouts (Conv1D weights transposed back).
-    public static func writeWeights(_ model: Transformer, to path: String) throws {
+    public static func writeWeights(_ model: any TrainableModel, to path: String) throws {
         let sources: [SafetensorsFile.TensorSource] = model.layout.tensors.map { t in
             let buffer = model.tensor(t.name)!
             if t.transposedInHF {

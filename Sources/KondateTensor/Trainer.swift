@@ -73,7 +73,7 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable {
 /// scored tokens of the global batch, as one big batch would give), global-norm clipping, the NaN
 /// policy, the learning-rate schedule and AdamW.
 public final class Trainer: @unchecked Sendable {
-    public let model: Transformer
+    public let model: any TrainableModel
     public let optimizer: AdamW
     public let options: TrainingOptions
     /// Steps taken (including skipped ones); the next step's index.
@@ -81,7 +81,7 @@ public final class Trainer: @unchecked Sendable {
     /// Wall time of the last step's clipping and optimizer update.
     public private(set) var lastUpdateSeconds = 0.0
 
-    public init(model: Transformer, options: TrainingOptions) {
+    public init(model: any TrainableModel, options: TrainingOptions) {
         self.model = model
         self.options = options
         optimizer = AdamW(layout: model.layout, hyper: options.adamw)

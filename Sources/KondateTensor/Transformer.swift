@@ -62,17 +62,6 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    /// Copies the named tensor into the parameter buffer (shape already checked by the caller).
-    public func tensor(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
-        guard let t = layout[name] else { return nil }
-        return UnsafeMutableBufferPointer(rebasing: parameters[t.offset..<(t.offset + t.count)])
-    }
-
-    public func gradient(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
-        guard let t = layout[name], let g = gradients else { return nil }
-        return UnsafeMutableBufferPointer(rebasing: g[t.offset..<(t.offset + t.count)])
-    }
-
     public func zeroGradients() {
         if gradients == nil { gradients = .allocate(capacity: layout.count) }
         gradients!.update(repeating: 0)

@@ -1,0 +1,37 @@
+import Foundation
+
+/// What the trainer, the optimizer and checkpoints need from a model — the seam between the training
+/// loop and a compute backend. `Transformer` is the CPU implementation. A device backend keeps its
+/// tensors on the device and exposes the same layout; its `parameters` and `gradients` are host
+/// mirrors, synchronised around the optimizer step and checkpoints, so checkpoints and Hugging Face
+/// files stay identical across backends.
+public protocol TrainableModel: AnyObject, Sendable {
+    var config: ModelConfig { get }
+    var layout: ParameterLayout { get }
+    /// All parameters in `layout` order.
+    var parameters: UnsafeMutableBufferPointer<Float> { get }
+    /// Gradients in `layout` order, once `zeroGradients` or `backward` has run.
+    var gradients: UnsafeMutableBufferPointer<Float>? { get }
+    func zeroGradients()
+    /// Mean loss over scored targets and their count; nil without targets (logits only).
+    @discardableResult
+    func forward(tokens: [Int32], targets: [Int32]?, batch: Int, seq: Int) throws(ModelError) -> (loss: Float, count: Int)?
+    /// Accumulates the gradient of lossScale × Σ token losses of the last forward pass.
+    func backward(lossScale: Float)
+}
+
+extension TrainableModel {
+    /// The named parameter tensor, as a view into `parameters`.
+    public func tensor(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
+        guard let t = layout[name] else { return nil }
+        return UnsafeMutableBufferPointer(rebasing: parameters[t.offset..<(t.offset + t.count)])
+    }
+
+    /// The named gradient tensor, as a view into `gradients`.
+    public func gradient(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
+        guard let t = layout[name], let g = gradients else { return nil }
+        return UnsafeMutableBufferPointer(rebasing: g[t.offset..<(t.offset + t.count)])
+    }
+}
+
+extension Transformer: TrainableModel {}
