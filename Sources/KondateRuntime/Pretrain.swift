@@ -115,9 +115,12 @@ public struct PretrainStage {
         try fm.createDirectory(atPath: path("checkpoints"), withIntermediateDirectories: true)
 
         var resumedFrom: Int?
+        var firstLoss: Double?, lastLoss = Double.nan, heldOut: Double?
         if let latest = try Checkpoint.list(path("checkpoints")).last {
             do {
-                try Checkpoint.restore(latest.path, into: trainer)
+                let state = try Checkpoint.restore(latest.path, into: trainer)
+                lastLoss = state.extra["loss"]?.doubleValue ?? .nan
+                firstLoss = state.extra["first_loss"]?.doubleValue
             } catch {
                 throw RuntimeError("cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
             }
@@ -131,7 +134,6 @@ public struct PretrainStage {
         log("pretrain: \(config.arch.rawValue) \(Format.grouped(model.parameterCount)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
             "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch)")
         let started = Date()
-        var firstLoss: Double?, lastLoss = Double.nan, heldOut: Double?
         var windowTokens = 0, windowSeconds = 0.0
         while trainer.step < p.steps {
             let step = trainer.step
@@ -140,7 +142,7 @@ public struct PretrainStage {
                 return MicroBatch(tokens: b.tokens, targets: b.targets, batch: microBatch)
             }
             let report = try trainer.step(batches, seq: mixture.seqLen)
-            if firstLoss == nil && resumedFrom == nil { firstLoss = report.loss }
+            if firstLoss == nil { firstLoss = report.loss }
             lastLoss = report.loss
             windowTokens += report.tokens
             windowSeconds += report.seconds
@@ -163,7 +165,8 @@ public struct PretrainStage {
                 log("pretrain: step \(done) held-out loss \(Format.fixed(heldOut!, 4))")
             }
             if done % p.checkpointEvery == 0 || done == p.steps {
-                try Checkpoint.save(trainer, extra: .object([("loader", .object([("next_step", .int(done))]))]),
+                try Checkpoint.save(trainer, extra: .object([("loader", .object([("next_step", .int(done))])), ("loss", .double(report.loss)),
+                                                             ("first_loss", firstLoss.map(JSON.double) ?? .null)]),
                                     root: path("checkpoints"), keep: p.checkpointKeep)
             }
         }

@@ -44,6 +44,7 @@ struct RuntimeCLITests {
         let again = try kondate(arguments)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("resuming from"))
+        #expect(again.stdout.contains("pretrain: already complete (12 steps"), "\(again.stdout)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors")) == weights)
 
         // A flipped byte in the newest checkpoint stops the resume with the file named.

@@ -65,9 +65,13 @@ struct RunCommand: ParsableCommand {
         } catch let error as RuntimeError {
             try fail(error.message, at: error.location)
         }
-        print("pretrain: \(summary.steps) steps, \(Format.grouped(summary.tokens)) tokens, loss \(summary.firstLoss.map { Format.fixed($0, 3) + " → " } ?? "")" +
+        if let resumed = summary.resumedFrom, resumed >= summary.steps {
+            print("pretrain: already complete (\(summary.steps) steps in \(directory)/pretrain/checkpoints), final loss \(Format.fixed(summary.finalLoss, 3))")
+        } else {
+            print("pretrain: \(summary.steps) steps, \(Format.grouped(summary.tokens)) tokens, loss \(summary.firstLoss.map { Format.fixed($0, 3) + " → " } ?? "")" +
               "\(Format.fixed(summary.finalLoss, 3))\(summary.heldOutLoss.map { ", held-out \(Format.fixed($0, 3))" } ?? ""), " +
               "\(Format.fixed(summary.seconds, 1)) s (\(Format.grouped(Int(summary.tokensPerSecond))) tokens/s)")
+        }
         print("model: \(summary.modelDirectory) (Hugging Face format)")
         let notRun = recipe.tune.map { "tune.\($0.name)" } + recipe.eval.map { "eval.\($0.name)" } + (recipe.release == nil ? [] : ["release"])
         if !notRun.isEmpty { print("not run by this version: \(notRun.joined(separator: ", "))") }
