@@ -57,6 +57,19 @@ struct RuntimeCLITests {
         #expect(corrupt.stderr.contains("optimizer.safetensors: checksum mismatch"), "\(corrupt.stderr)")
     }
 
+    /// Same recipe and seed: the same weights, bit for bit, whatever the thread count.
+    @Test func runIsBitwiseReproducibleAcrossThreadCounts() throws {
+        var digests: [String] = []
+        for threads in ["1", "2"] {
+            let out = Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let result = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--threads", threads, "--set", "pretrain.steps=4"])
+            #expect(result.status == 0, "\(result.stderr)")
+            digests.append(SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors"))))
+        }
+        #expect(digests[0] == digests[1])
+    }
+
     @Test func runRefusesWhatTheRuntimeCannotDo() throws {
         let out = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
