@@ -152,3 +152,26 @@ struct SafetensorsReference {
         }
     }
 }
+
+@Suite("kondate tune-preview")
+struct TunePreviewCLITests {
+    static let tokenizer = root.path + "/Tests/KondateDataTests/Fixtures/tokenizers/hf/metaspace-bpe-bytefallback.json"
+
+    @Test func marksTheTrainedSpans() throws {
+        let result = try kondate(["tune-preview", "examples/tiny/tiny-llama.yaml", "--stage", "qa", "--n", "1", "--tokenizer", Self.tokenizer])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("tune.qa: template llm-jp-v1.1, loss on responses only"))
+        #expect(result.stdout.contains("### 指示:\n日本で一番高い山は？\n\n### 応答:\n⟦富士山</s>⟧"), "\(result.stdout)")
+        #expect(result.stdout.contains("examples/tiny/tuning/qa.jsonl:1:1"))
+        let all = try kondate(["tune-preview", "examples/tiny/tiny-llama.yaml", "--stage", "qa", "--n", "1", "--tokenizer", Self.tokenizer,
+                               "--set", "tune.qa.loss_mask=all"])
+        #expect(all.stdout.contains("<s>⟦以下は、タスクを説明する指示です。"), "\(all.stdout)")
+    }
+
+    @Test func errorsNameTheProblem() throws {
+        let stage = try kondate(["tune-preview", "examples/tiny/tiny-llama.yaml", "--stage", "q", "--tokenizer", Self.tokenizer])
+        #expect(stage.status == 1 && stage.stderr.contains("no tune stage 'q'; did you mean 'qa'?"))
+        let missing = try kondate(["tune-preview", "examples/tiny/tiny-llama.yaml", "--stage", "qa", "--out", "/nonexistent-run"])
+        #expect(missing.status == 1 && missing.stderr.contains("--until corpus"))
+    }
+}
