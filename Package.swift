@@ -25,9 +25,9 @@ let package = Package(
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
         .target(name: "KondateEval", dependencies: ["KondateSupport"]),
         .target(name: "KondateTune", dependencies: ["KondateRecipe", "KondateData", "KondateSupport"]),
-        .target(name: "KondateRuntime", dependencies: ["KondateCorpus", "KondateTensor", "KondateRecipe", "KondateData", "KondateSupport"]),
+        .target(name: "KondateRuntime", dependencies: ["KondateCorpus", "KondateTensor", "KondateTune", "KondateRecipe", "KondateData", "KondateSupport"]),
         .executableTarget(name: "kondate", dependencies: [
-            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime", "KondateTune",
+            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime", "KondateTune", "KondateEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "KondateTestSupport", dependencies: ["KondateSupport"], path: "Tests/KondateTestSupport"),

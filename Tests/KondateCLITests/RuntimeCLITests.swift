@@ -28,7 +28,11 @@ struct RuntimeCLITests {
         let first = try kondate(arguments)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("pretrain: 12 steps"))
-        #expect(first.stdout.contains("not run by this version: tune.qa"))
+        #expect(first.stdout.contains("not run by this version: eval.tiny_qa"))
+        #expect(first.stdout.contains("tune.qa: 4 examples"), "\(first.stdout)")
+        for f in ["model/model.safetensors", "model/tokenizer.json", "metrics.jsonl", "summary.json"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/tune/qa/" + f), "\(f)")
+        }
         let summary = try Self.json(try String(contentsOfFile: out + "/pretrain/summary.json", encoding: .utf8))
         let firstLoss = try #require(summary["first_loss"]?.doubleValue), finalLoss = try #require(summary["final_loss"]?.doubleValue)
         #expect(finalLoss < firstLoss - 0.5, "loss \(firstLoss) → \(finalLoss)")

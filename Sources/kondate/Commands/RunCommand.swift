@@ -9,13 +9,14 @@ import KondateTensor
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Execute a recipe on the CPU runtime: corpus, tokenizer, mixture and pretraining.",
+        abstract: "Execute a recipe on the CPU runtime: corpus, tokenizer, mixture, pretraining and instruction tuning.",
         discussion: """
-        Stages executed: corpus.prepare.<source>, tokenizer, corpus.tokenize.<source>, corpus.mix and \
-        pretrain. The tune, eval and release stages of the execution graph are not executed by this \
-        version; they are listed as not run. Pretraining resumes from the newest complete checkpoint \
+        Stages executed: corpus.prepare.<source>, tokenizer, corpus.tokenize.<source>, corpus.mix, \
+        pretrain and tune.<name>. The eval and release stages of the execution graph are not executed by \
+        this version; they are listed as not run. Pretraining resumes from the newest complete checkpoint \
         under <out>/pretrain/checkpoints; the corpus stages are recomputed (they are deterministic).
-        Outputs: <out>/corpus, <out>/tokenizer, <out>/pretrain/{checkpoints,metrics.jsonl,model,summary.json}.
+        Outputs: <out>/corpus, <out>/tokenizer, <out>/pretrain/{checkpoints,metrics.jsonl,model,summary.json}, \
+        <out>/tune/<name>/{metrics.jsonl,model,summary.json}. A tune stage has no intermediate checkpoints.
         """)
 
     @OptionGroup var options: RecipeOptions
@@ -23,13 +24,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run directory (default: runs/<recipe name>).")
     var out: String?
 
-    @Option(help: "Stop after this stage: corpus (corpus and tokenizer stages) or pretrain.")
-    var until: RunUntil = .pretrain
+    @Option(help: "Stop after this stage: corpus (corpus and tokenizer stages), pretrain, or tune (all tune stages; the default).")
+    var until: RunUntil = .tune
 
     @Option(help: "Threads for the corpus stages, OpenBLAS and the kernels (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    enum RunUntil: String, ExpressibleByArgument { case corpus, pretrain }
+    enum RunUntil: String, ExpressibleByArgument { case corpus, pretrain, tune }
+
+    var untilPretrainOnly: Bool { until == .pretrain }
 
     func run() throws {
         let loaded = options.load()
@@ -73,7 +76,25 @@ struct RunCommand: ParsableCommand {
               "\(Format.fixed(summary.seconds, 1)) s (\(Format.grouped(Int(summary.tokensPerSecond))) tokens/s)")
         }
         print("model: \(summary.modelDirectory) (Hugging Face format)")
-        let notRun = recipe.tune.map { "tune.\($0.name)" } + recipe.eval.map { "eval.\($0.name)" } + (recipe.release == nil ? [] : ["release"])
+        if until == .tune && !recipe.tune.isEmpty {
+            // Tune stages in dependency order (a stage starting from another runs after it).
+            var done: Set<String> = ["pretrain"]
+            var pending = recipe.tune
+            while let index = pending.firstIndex(where: { done.contains($0.from) || $0.from.hasPrefix("hf:") }) {
+                let stage = pending.remove(at: index)
+                let tuned: TuneStage.Summary
+                do {
+                    tuned = try TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: corpus.tokenizerPath,
+                                          threads: threads, log: log).run()
+                } catch let error as RuntimeError {
+                    try fail(error.message, at: error.location)
+                }
+                done.insert(stage.name)
+                print("tune.\(stage.name): \(tuned.examples) examples, \(tuned.steps) steps, loss \(tuned.firstLoss.map { Format.fixed($0, 3) + " → " } ?? "")" +
+                      "\(Format.fixed(tuned.finalLoss, 3)), \(Format.fixed(tuned.seconds, 1)) s; model: \(tuned.modelDirectory)")
+            }
+        }
+        let notRun = (untilPretrainOnly ? recipe.tune.map { "tune.\($0.name)" } : []) + recipe.eval.map { "eval.\($0.name)" } + (recipe.release == nil ? [] : ["release"])
         if !notRun.isEmpty { print("not run by this version: \(notRun.joined(separator: ", "))") }
     }
 }
