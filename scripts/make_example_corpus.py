@@ -118,9 +118,14 @@ def with_noise(docs, sentence):
     return out
 
 
-os.makedirs(OUT, exist_ok=True)
-write("ja.jsonl", with_noise([document(ja_sentence) for _ in range(2200)], ja_sentence))
-write("en.jsonl", with_noise([document(en_sentence) for _ in range(1800)], en_sentence))
-write("code.jsonl", [code_document() for _ in range(900)])
-for name in ["ja.jsonl", "en.jsonl", "code.jsonl"]:
-    print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    write("ja.jsonl", with_noise([document(ja_sentence) for _ in range(2200)], ja_sentence))
+    write("en.jsonl", with_noise([document(en_sentence) for _ in range(1800)], en_sentence))
+    write("code.jsonl", [code_document() for _ in range(900)])
+    for name in ["ja.jsonl", "en.jsonl", "code.jsonl"]:
+        print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -115,11 +115,11 @@ struct PlanTests {
         let loaded = RecipeFrontend.load(path: dir.appendingPathComponent("r.yaml").path)
         let recipe = try #require(loaded.recipe, "\(loaded.diagnostics.errors.map(\.message))")
         let mix = try #require(Plan(recipe: recipe).mix)
-        // 204 800 training tokens: 4 096 for code, the rest split 0.5 : 0.4.
+        // 409 600 training tokens: 4 096 for code, the rest split 0.5 : 0.4.
         let drawn = Dictionary(uniqueKeysWithValues: mix.shares.map { ($0.source, $0.drawn) })
         #expect(drawn["code"] == 4096)
-        #expect(abs((drawn["ja"] ?? 0) - (204_800 - 4096) * 5 / 9) < 1e-6)
-        #expect(abs((drawn["en"] ?? 0) - (204_800 - 4096) * 4 / 9) < 1e-6)
+        #expect(abs((drawn["ja"] ?? 0) - (409_600 - 4096) * 5 / 9) < 1e-6)
+        #expect(abs((drawn["en"] ?? 0) - (409_600 - 4096) * 4 / 9) < 1e-6)
     }
 
     @Test func theGraphOrdersStagesAfterTheirInputs() throws {

@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import KondateData
+import KondateEval
+import KondateSupport
+import KondateTensor
+
+/// Loads a suite (dataset files and directories of them), reporting problems as input errors (exit 1).
+private func loadSuite(_ paths: [String], command: String) throws -> [EvalDataset] {
+    guard !paths.isEmpty else {
+        printError("kondate \(command): give at least one --suite dataset file or directory\n")
+        throw ExitCode(Exit.usage)
+    }
+    do { return try EvalDataset.loadSuite(paths: paths) } catch {
+        printError("kondate \(command): \(error)\n")
+        throw ExitCode(Exit.recipeErrors)
+    }
+}
+
+/// Prints results as JSON or as the table, and writes the JSON to `out` when given.
+private func emit(_ results: EvalResults, json: Bool, out: String?, command: String) throws {
+    let rendered = results.json().rendered(pretty: true) + "\n"
+    if let out {
+        do { try rendered.write(toFile: out, atomically: true, encoding: .utf8) } catch {
+            printError("kondate \(command): cannot write \(out): \(error.localizedDescription)\n")
+            throw ExitCode(Exit.usage)
+        }
+    }
+    print(json ? rendered.dropLast() : results.table().dropLast(), terminator: "\n")
+}
+
+struct EvalScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval-score",
+        abstract: "Score predictions made elsewhere against llm-jp-eval v1.3 datasets.",
+        discussion: """
+        The predictions file is JSON Lines, one object per line: {"dataset": NAME, "index": I, "prediction": TEXT}, \
+        NAME being a dataset file name without .json and I an index into its samples. Predictions are \
+        post-processed as llm-jp-eval does (text before the first blank line, NFKC, stripped); samples \
+        without a prediction are scored as empty answers and counted in a warning. Exit status: 0 scored, \
+        1 for problems in the suite or the predictions (file:line messages), 2 for usage errors.
+        """)
+
+    @Option(help: ArgumentHelp("A dataset JSON file, or a directory of them (repeatable).", valueName: "path"))
+    var suite: [String] = []
+    @Option(help: "The predictions file (JSON Lines).") var predictions: String
+    @Option(help: "Score only the first N samples of each dataset (llm-jp-eval's max_num_samples).") var maxSamples: Int?
+    @Flag(help: "JSON output: datasets, scores, categories, AVG, warnings, predictions.") var json = false
+    @Option(help: "Also write the JSON results to this file.") var out: String?
+
+    func validate() throws {
+        if let maxSamples, maxSamples < 1 { throw ValidationError("--max-samples must be at least 1") }
+    }
+
+    func run() throws {
+        let datasets = try loadSuite(suite, command: "eval-score")
+        guard let data = FileManager.default.contents(atPath: predictions), let text = String(data: data, encoding: .utf8) else {
+            printError("kondate eval-score: \(predictions): cannot read the predictions file\n")
+            throw ExitCode(Exit.recipeErrors)
+        }
+        let results: EvalResults
+        do { results = try Evaluation.score(datasets: datasets, predictionsJSONL: text, file: predictions, maxSamples: maxSamples) } catch {
+            printError("kondate eval-score: \(error)\n")
+            throw ExitCode(Exit.recipeErrors)
+        }
+        if results.missingPredictions > 0 {
+            printError("kondate eval-score: warning: \(results.missingPredictions) samples have no prediction and are scored as empty answers\n")
+        }
+        try emit(results, json: json, out: out, command: "eval-score")
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model on llm-jp-eval v1.3 datasets (greedy generation, llm-jp-eval's prompts and metrics).",
+        discussion: """
+        Each prompt is llm-jp-eval v1.3's default template with the dataset's first --few-shots few_shots. \
+        Generation is greedy, stops at the end-of-sequence token of generation_config.json / config.json \
+        and after the dataset's output_length tokens; a prompt that leaves too little room in the model's \
+        context is cut from the left (counted in a warning). Exit status: 0 evaluated, 1 for problems in \
+        the suite, 2 for usage or model errors.
+        """)
+
+    @Option(help: "A Hugging Face model directory with a tokenizer.") var model: String
+    @Option(help: ArgumentHelp("A dataset JSON file, or a directory of them (repeatable).", valueName: "path"))
+    var suite: [String] = []
+    @Option(help: "Few-shot examples per prompt, taken in order from each dataset's few_shots.") var fewShots: Int = 4
+    @Option(help: "Evaluate only the first N samples of each dataset (llm-jp-eval's max_num_samples).") var maxSamples: Int?
+    @Flag(help: "JSON output: datasets, scores, categories, AVG, warnings, predictions.") var json = false
+    @Option(help: "Also write the JSON results to this file.") var out: String?
+
+    func validate() throws {
+        guard fewShots >= 0 else { throw ValidationError("--few-shots must be at least 0") }
+        if let maxSamples, maxSamples < 1 { throw ValidationError("--max-samples must be at least 1") }
+    }
+
+    func run() throws {
+        let datasets = try loadSuite(suite, command: "eval")
+        let prompt: EvalPrompt
+        do { prompt = try EvalPrompt(numFewShots: fewShots) } catch {
+            printError("kondate eval: \(error)\n")
+            throw ExitCode(Exit.usage)
+        }
+        for dataset in datasets where dataset.fewShots.count < fewShots {
+            printError("kondate eval: \(dataset.file): few_shots: --few-shots \(fewShots) but the dataset has only \(dataset.fewShots.count)\n")
+            throw ExitCode(Exit.recipeErrors)
+        }
+        let transformer = try loadModel(model, command: "eval")
+        let tokenizer: any Tokenizer
+        do { tokenizer = try TokenizerLoader.load(path: model) } catch {
+            printError("kondate eval: \(error)\n  (eval needs the model's tokenizer: tokenizer.json or tokenizer.model in \(model))\n")
+            throw ExitCode(Exit.usage)
+        }
+        let generator = ModelTextGenerator(model: transformer, tokenizer: tokenizer, endOfSequence: modelEndOfSequence(modelDirectory: model))
+        var results: EvalResults
+        do {
+            results = try Evaluation.run(datasets: datasets, generator: generator, prompt: prompt, maxSamples: maxSamples) { name, i, n in
+                if !json { printError("\r\(name) \(i)/\(n)" + (i == n ? "\n" : "")) }
+            }
+        } catch let error as EvalError {
+            printError("kondate eval: \(error)\n")
+            throw ExitCode(Exit.recipeErrors)
+        } catch {
+            printError("kondate eval: \(error)\n")
+            throw ExitCode(Exit.usage)
+        }
+        results.truncatedPrompts = generator.truncatedPrompts
+        if results.truncatedPrompts > 0 {
+            printError("kondate eval: warning: \(results.truncatedPrompts) prompts were cut from the left to fit the model's \(transformer.config.maxPositions) positions\n")
+        }
+        try emit(results, json: json, out: out, command: "eval")
+    }
+}
+
+/// The end-of-sequence id of generation_config.json, else config.json (the first one when a list).
+func modelEndOfSequence(modelDirectory: String) -> Int32? {
+    for file in ["generation_config.json", "config.json"] {
+        let path = (modelDirectory as NSString).appendingPathComponent(file)
+        guard let data = FileManager.default.contents(atPath: path),
+              let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let eos = json["eos_token_id"] else { continue }
+        if let id = eos.intValue { return Int32(id) }
+        if let first = eos.arrayValue?.first?.intValue { return Int32(first) }
+    }
+    return nil
+}
+
+/// Greedy generation with a Kondate model, as `kondate generate` does at temperature 0: the prompt is
+/// encoded without special tokens, generation stops at `endOfSequence` or after `maxNewTokens` tokens.
+/// When prompt and answer would not fit the model's positions, the prompt keeps its last
+/// `maxPositions − maxNewTokens` tokens (at least one) and `truncatedPrompts` counts it.
+final class ModelTextGenerator: TextGenerator {
+    let tokenizer: any Tokenizer
+    let endOfSequence: Int32?
+    let session: DecodingSession
+    private(set) var truncatedPrompts = 0
+
+    init(model: Transformer, tokenizer: any Tokenizer, endOfSequence: Int32?) {
+        self.tokenizer = tokenizer
+        self.endOfSequence = endOfSequence
+        session = DecodingSession(model: model)
+    }
+
+    func generate(prompt: String, maxNewTokens: Int) throws -> String {
+        var ids = tokenizer.encode(prompt)
+        let room = max(1, session.capacity - maxNewTokens)
+        if ids.count > room {
+            ids = Array(ids.suffix(room))
+            truncatedPrompts += 1
+        }
+        session.reset()
+        var sampler = Sampler(temperature: 0)
+        var generated: [Int32] = []
+        var logits: UnsafeBufferPointer<Float>?
+        for id in ids { logits = try session.append(id) }
+        while generated.count < maxNewTokens, let l = logits {
+            let next = sampler.next(l)
+            if next == endOfSequence { break }
+            generated.append(next)
+            logits = session.length < session.capacity ? try session.append(next) : nil
+        }
+        return tokenizer.decode(generated)
+    }
+}
