@@ -115,8 +115,15 @@ struct EvalCommand: ParsableCommand {
         let generator = ModelTextGenerator(model: transformer, tokenizer: tokenizer, endOfSequence: modelEndOfSequence(modelDirectory: model))
         var results: EvalResults
         do {
+            // A live counter on a terminal; otherwise one line per dataset when it is done.
+            let live = isatty(STDERR_FILENO) == 1
             results = try Evaluation.run(datasets: datasets, generator: generator, prompt: prompt, maxSamples: maxSamples) { name, i, n in
-                if !json { printError("\r\(name) \(i)/\(n)" + (i == n ? "\n" : "")) }
+                if json { return }
+                if live {
+                    printError("\r\(name) \(i)/\(n)" + (i == n ? "\n" : ""))
+                } else if i == n {
+                    printError("\(name): \(n) samples generated\n")
+                }
             }
         } catch let error as EvalError {
             printError("kondate eval: \(error)\n")
