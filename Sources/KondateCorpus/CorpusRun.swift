@@ -38,9 +38,7 @@ public struct CorpusRun {
 
     /// Input files of a source, with globs expanded; a pattern matching nothing names its recipe line.
     public func files(of source: Recipe.Source) throws -> [String] {
-        let node = recipe.tree.at("corpus.sources.\(source.name).paths")
-        let patterns = (node?.array ?? []).compactMap { item in item.string.map { (PathCheck.resolve($0, relativeTo: item.location), item.location) } }
-        return try DocumentReader.expand(patterns)
+        try DocumentReader.expand(recipe: recipe, at: "corpus.sources.\(source.name).paths")
     }
 
     public func run() throws -> Result {

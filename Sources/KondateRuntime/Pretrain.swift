@@ -203,9 +203,7 @@ public struct PretrainStage {
     func export(_ model: Transformer, to dir: String) throws {
         var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: tokenizerPath)
         if let tokenizer {
-            func id(_ role: String) -> Int? {
-                (recipe.tokenizer?.specialTokens[role]).flatMap { tokenizer.id(of: $0) }.map(Int.init) ?? tokenizer.specialIDs[role].map(Int.init)
-            }
+            func id(_ role: String) -> Int? { tokenizer.id(forRole: role, declared: recipe.tokenizer?.specialTokens ?? [:]).map(Int.init) }
             extras.bosTokenID = id("bos")
             extras.eosTokenID = id("eos")
             extras.padTokenID = id("pad")

@@ -82,12 +82,10 @@ public struct TuneStage {
         // Examples, repeated by epochs × weight.
         var examples: [TokenizedExample] = []
         for dataset in stage.datasets {
-            let node = recipe.tree.at("tune.\(stage.name).datasets.\(dataset.name).paths")
-            let patterns = (node?.array ?? []).compactMap { item in item.string.map { (PathCheck.resolve($0, relativeTo: item.location), item.location) } }
             var tokenized: [TokenizedExample] = []
             let format = InstructionData.Format(rawValue: dataset.format) ?? .alpaca
             do {
-                for file in try DocumentReader.expand(patterns) {
+                for file in try DocumentReader.expand(recipe: recipe, at: "tune.\(stage.name).datasets.\(dataset.name).paths") {
                     for example in try InstructionData.read(path: file, format: format) {
                         tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == "all"), maxLength: maxLength))
                     }
@@ -159,7 +157,7 @@ public struct TuneStage {
             }
         }
         let out = path("model")
-        var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: Self.tokenizerFile(in: tokenizerFile))
+        var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: TokenizerLoader.file(at: tokenizerFile))
         extras.bosTokenID = tok.bos.map(Int.init)
         extras.eosTokenID = Int(tok.eos)
         try HFModel.export(model, to: out, extras: extras)
@@ -167,14 +165,5 @@ public struct TuneStage {
                               finalLoss: lastLoss, seconds: Date().timeIntervalSince(started), modelDirectory: out)
         try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
         return summary
-    }
-
-    /// The tokenizer file to copy into the exported model (a directory's tokenizer.json or .model).
-    static func tokenizerFile(in path: String) -> String? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
-        guard isDirectory.boolValue else { return path }
-        for name in ["tokenizer.json", "tokenizer.model"] where FileManager.default.fileExists(atPath: path + "/" + name) { return path + "/" + name }
-        return nil
     }
 }

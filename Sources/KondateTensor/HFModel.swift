@@ -131,6 +131,19 @@ public enum HFModel {
 
     // MARK: Import
 
+    /// The end-of-sequence id of a model directory: `eos_token_id` of generation_config.json, else of
+    /// config.json (the first when it is a list).
+    public static func endOfSequenceID(directory: String) -> Int32? {
+        for file in ["generation_config.json", "config.json"] {
+            let path = (directory as NSString).appendingPathComponent(file)
+            guard let data = FileManager.default.contents(atPath: path),
+                  let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let eos = json["eos_token_id"] else { continue }
+            if let id = eos.intValue { return Int32(id) }
+            if let first = eos.arrayValue?.first?.intValue { return Int32(first) }
+        }
+        return nil
+    }
+
     /// Loads a model directory written by transformers or by Kondate.
     public static func load(directory: String) throws -> Transformer {
         let configPath = (directory as NSString).appendingPathComponent("config.json")

@@ -32,9 +32,7 @@ public struct TuneTokenizer: Sendable {
 
     public init(tokenizer: any Tokenizer, specialTokens: [String: String] = [:]) throws {
         self.tokenizer = tokenizer
-        func id(_ role: String) -> Int32? {
-            specialTokens[role].flatMap { tokenizer.id(of: $0) } ?? tokenizer.specialIDs[role]
-        }
+        func id(_ role: String) -> Int32? { tokenizer.id(forRole: role, declared: specialTokens) }
         guard let eos = id("eos") else {
             throw TuneDataError("the tokenizer has no end-of-sequence token; set tokenizer.special_tokens.eos")
         }

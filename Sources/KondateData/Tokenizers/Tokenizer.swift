@@ -19,6 +19,12 @@ public protocol Tokenizer: Sendable {
 }
 
 public extension Tokenizer {
+    /// The id of a special role ("bos", "eos", "pad", "unk"): the token a recipe declares for it when
+    /// that token is in the vocabulary, else the tokenizer's own.
+    func id(forRole role: String, declared: [String: String] = [:]) -> Int32? {
+        declared[role].flatMap { id(of: $0) } ?? specialIDs[role]
+    }
+
     /// Encodes many texts using `threads` workers; the result is in input order and independent of
     /// the thread count.
     func encodeBatch(_ texts: [String], threads: Int = 1) -> [[Int32]] {
@@ -70,18 +76,25 @@ public struct TokenizerError: Error, CustomStringConvertible, Sendable {
 
 /// Opens a tokenizer file by its format: a Hugging Face `tokenizer.json` (JSON) or a SentencePiece `.model`.
 public enum TokenizerLoader {
-    public static func load(path: String) throws -> any Tokenizer {
+    /// The tokenizer file a path names: the file itself, or a directory's `tokenizer.json` (preferred)
+    /// or `tokenizer.model`; nil when there is none.
+    public static func file(at path: String) -> String? {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw TokenizerError(file: path, "no such file")
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        guard isDirectory.boolValue else { return path }
+        for name in ["tokenizer.json", "tokenizer.model"] {
+            let candidate = (path as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
-        if isDirectory.boolValue {
-            let json = (path as NSString).appendingPathComponent("tokenizer.json")
-            if FileManager.default.fileExists(atPath: json) { return try load(path: json) }
-            let model = (path as NSString).appendingPathComponent("tokenizer.model")
-            if FileManager.default.fileExists(atPath: model) { return try load(path: model) }
+        return nil
+    }
+
+    public static func load(path: String) throws -> any Tokenizer {
+        guard FileManager.default.fileExists(atPath: path) else { throw TokenizerError(file: path, "no such file") }
+        guard let file = file(at: path) else {
             throw TokenizerError(file: path, "is a directory without a tokenizer.json or tokenizer.model")
         }
+        if file != path { return try load(path: file) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TokenizerError(file: path, "cannot read the file (no permission?)")
         }

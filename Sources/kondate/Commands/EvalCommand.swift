@@ -112,7 +112,7 @@ struct EvalCommand: ParsableCommand {
             printError("kondate eval: \(error)\n  (eval needs the model's tokenizer: tokenizer.json or tokenizer.model in \(model))\n")
             throw ExitCode(Exit.usage)
         }
-        let generator = ModelTextGenerator(model: transformer, tokenizer: tokenizer, endOfSequence: modelEndOfSequence(modelDirectory: model))
+        let generator = ModelTextGenerator(model: transformer, tokenizer: tokenizer, endOfSequence: HFModel.endOfSequenceID(directory: model))
         var results: EvalResults
         do {
             // A live counter on a terminal; otherwise one line per dataset when it is done.
@@ -138,18 +138,6 @@ struct EvalCommand: ParsableCommand {
         }
         try emit(results, json: json, out: out, command: "eval")
     }
-}
-
-/// The end-of-sequence id of generation_config.json, else config.json (the first one when a list).
-func modelEndOfSequence(modelDirectory: String) -> Int32? {
-    for file in ["generation_config.json", "config.json"] {
-        let path = (modelDirectory as NSString).appendingPathComponent(file)
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let eos = json["eos_token_id"] else { continue }
-        if let id = eos.intValue { return Int32(id) }
-        if let first = eos.arrayValue?.first?.intValue { return Int32(first) }
-    }
-    return nil
 }
 
 /// Greedy generation with a Kondate model, as `kondate generate` does at temperature 0: the prompt is

@@ -119,7 +119,7 @@ struct GenerateCommand: ParsableCommand {
             printError("kondate generate: the prompt encodes to no tokens\n")
             throw ExitCode(Exit.usage)
         }
-        let eos = endOfSequence()
+        let eos = HFModel.endOfSequenceID(directory: model)
         let session = DecodingSession(model: transformer)
         var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
         var generated: [Int32] = []
@@ -146,17 +146,6 @@ struct GenerateCommand: ParsableCommand {
         } else {
             print(prompt + completion)
         }
-    }
-
-    func endOfSequence() -> Int32? {
-        for file in ["generation_config.json", "config.json"] {
-            let path = (model as NSString).appendingPathComponent(file)
-            guard let data = FileManager.default.contents(atPath: path),
-                  let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let eos = json["eos_token_id"] else { continue }
-            if let id = eos.intValue { return Int32(id) }
-            if let first = eos.arrayValue?.first?.intValue { return Int32(first) }
-        }
-        return nil
     }
 }
 

@@ -67,10 +67,8 @@ struct TunePreviewCommand: ParsableCommand {
         var totals = (examples: 0, tokens: 0, trained: 0, truncated: 0)
         print("tune.\(stage): template \(template.name), loss on \(tune.lossMask == "all" ? "all tokens" : "responses only"), max length \(tune.maxLength)\(tune.packing ? ", packed" : "")")
         for dataset in tune.datasets {
-            let node = recipe.tree.at("tune.\(stage).datasets.\(dataset.name).paths")
-            let patterns = (node?.array ?? []).compactMap { item in item.string.map { (PathCheck.resolve($0, relativeTo: item.location), item.location) } }
             let files: [String]
-            do { files = try DocumentReader.expand(patterns) } catch let e as CorpusError { try fail(e.message, at: e.location, code: .missingPath) }
+            do { files = try DocumentReader.expand(recipe: recipe, at: "tune.\(stage).datasets.\(dataset.name).paths") } catch let e as CorpusError { try fail(e.message, at: e.location, code: .missingPath) }
             let format = InstructionData.Format(rawValue: dataset.format) ?? .alpaca
             for file in files {
                 let examples: [InstructionExample]
