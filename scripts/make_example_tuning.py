@@ -6,6 +6,8 @@ this script only regenerates it):
                                      repeating a word, and naming the place in a sentence
   examples/tiny/eval/repeat.json     the same tasks in llm-jp-eval v1.3's dataset format, with
   examples/tiny/eval/places.json     sentences and words drawn separately from the tuning data
+  examples/tiny/eval/questions.jsonl a generation suite in MT-Bench's question format (two turns each)
+  examples/tiny/eval/held_out.jsonl  fresh documents from the corpus generator, for a perplexity suite
 
 The words and sentence patterns come from scripts/make_example_corpus.py, so the pretrained model has
 seen them; the instructions and answer format are only in the tuning data. Tuning should therefore
@@ -66,6 +68,20 @@ def main():
         with open(os.path.join(ROOT, "examples", "tiny", "eval", f"{name}.json"), "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=1)
             f.write("\n")
+
+    # MT-Bench layout: question_id, category, turns.
+    with open(os.path.join(ROOT, "examples", "tiny", "eval", "questions.jsonl"), "w", encoding="utf-8") as f:
+        for i in range(8):
+            p, w = rng.choice(corpus.JA_PLACES), rng.choice(WORDS)
+            turns = [f"{PLACE}\n\n{place_sentence(p)}", f"{REPEAT}\n\n{w}"]
+            f.write(json.dumps({"question_id": i + 1, "category": "extraction", "turns": turns}, ensure_ascii=False) + "\n")
+
+    # Documents the corpus never held: the corpus generator, reseeded.
+    corpus.rng.seed(20261130)
+    with open(os.path.join(ROOT, "examples", "tiny", "eval", "held_out.jsonl"), "w", encoding="utf-8") as f:
+        docs = [corpus.document(corpus.ja_sentence) for _ in range(40)] + [corpus.document(corpus.en_sentence) for _ in range(40)]
+        for i, text in enumerate(docs):
+            f.write(json.dumps({"id": f"held_out-{i:03d}", "text": text}, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,15 @@ public struct Recipe: Sendable {
     public struct EvalSuite: Sendable {
         public var name: String, kind: String, datasets: [String], checkpoints: [String]
         public var fewShots: Int, maxSamples: Int?, metrics: [String]
+        /// llm-jp-eval's `custom_prompt_template` and `custom_fewshots_template` (llm-jp-eval suites).
+        public var promptTemplate: String?, fewShotsTemplate: String?
+        /// Chat template, generation limit and temperature (generation suites).
+        public var template: String, maxNewTokens: Int, temperature: Double
+        public var judge: Judge?
+    }
+
+    public struct Judge: Sendable {
+        public var endpoint: String, model: String, apiKeyEnv: String
     }
 
     public struct Release: Sendable {
@@ -178,7 +187,14 @@ public struct Recipe: Sendable {
             let p = "eval.\(e.key)"
             return EvalSuite(name: e.key, kind: r.string("\(p).kind") ?? "perplexity", datasets: r.strings("\(p).datasets"),
                              checkpoints: r.strings("\(p).checkpoints"), fewShots: r.int("\(p).few_shots") ?? 4,
-                             maxSamples: r.int("\(p).max_samples"), metrics: r.strings("\(p).metrics"))
+                             maxSamples: r.int("\(p).max_samples"), metrics: r.strings("\(p).metrics"),
+                             promptTemplate: r.string("\(p).prompt_template"), fewShotsTemplate: r.string("\(p).few_shots_template"),
+                             template: r.string("\(p).template") ?? "llm-jp-v1.1", maxNewTokens: r.int("\(p).max_new_tokens") ?? 512,
+                             temperature: r.double("\(p).temperature") ?? 0,
+                             judge: r.string("\(p).judge.endpoint").map { endpoint in
+                                 Judge(endpoint: endpoint, model: r.string("\(p).judge.model") ?? "",
+                                       apiKeyEnv: r.string("\(p).judge.api_key_env") ?? "OPENAI_API_KEY")
+                             })
         }
         if t.at("release") != nil {
             release = Release(name: r.string("release.name") ?? name, checkpoint: r.string("release.checkpoint") ?? "pretrain",

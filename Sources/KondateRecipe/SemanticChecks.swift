@@ -387,9 +387,45 @@ public struct SemanticChecks {
             if has("\(e).judge"), kind != "generation" {
                 error(.invalidValue, "\(e).judge applies to generation suites, not '\(kind ?? "?")'", at: "\(e).judge")
             }
-            checkTemplateName(at: "\(e).template", recipeTemplates: templates)
-            if kind == "perplexity", let metrics = tree.at("\(e).metrics")?.array, metrics.contains(where: { $0.string != "perplexity" }) {
-                error(.invalidValue, "a perplexity suite reports only the 'perplexity' metric", at: "\(e).metrics")
+            let metrics = (tree.at("\(e).metrics")?.array ?? []).compactMap(\.string)
+            switch kind {
+            case "llm-jp-eval":
+                if has("\(e).template") {
+                    error(.invalidValue, "\(e).template applies to generation suites; an llm-jp-eval suite takes prompt_template " +
+                          "(llm-jp-eval's custom_prompt_template) and few_shots_template", at: "\(e).template")
+                }
+                let fewShots = int("\(e).few_shots") ?? 4
+                if let prompt = string("\(e).prompt_template") {
+                    checkPlaceholders(prompt, at: "\(e).prompt_template",
+                                      required: ["instruction", "input"] + (fewShots > 0 ? ["few_shots_text"] : []),
+                                      allowed: ["instruction", "input", "few_shots_text"])
+                }
+                if let shots = string("\(e).few_shots_template") {
+                    if !has("\(e).prompt_template") {
+                        error(.invalidValue, "few_shots_template is used only with prompt_template (as in llm-jp-eval); add prompt_template",
+                              at: "\(e).few_shots_template")
+                    }
+                    checkPlaceholders(shots, at: "\(e).few_shots_template", required: ["input", "output"], allowed: ["input", "output"])
+                }
+                if let bad = metrics.first(where: { $0 == "perplexity" || $0 == "judge_score" }) {
+                    error(.invalidValue, "'\(bad)' is not an llm-jp-eval metric; an llm-jp-eval suite takes exact_match, char_f1, set_f1, " +
+                          "pearson, spearman, bleu_en or bleu_ja", at: "\(e).metrics")
+                }
+            case "perplexity":
+                if metrics.contains(where: { $0 != "perplexity" }) {
+                    error(.invalidValue, "a perplexity suite reports only the 'perplexity' metric", at: "\(e).metrics")
+                }
+            case "generation":
+                checkTemplateName(at: "\(e).template", recipeTemplates: templates)
+                if metrics.contains(where: { $0 != "judge_score" }) {
+                    error(.invalidValue, "a generation suite reports only 'judge_score' (with a judge)", at: "\(e).metrics")
+                }
+            default: break
+            }
+            if kind != "llm-jp-eval" {
+                for key in ["prompt_template", "few_shots_template"] where has("\(e).\(key)") {
+                    error(.invalidValue, "\(e).\(key) applies to llm-jp-eval suites, not '\(kind ?? "?")'", at: "\(e).\(key)")
+                }
             }
         }
         if let checkpoint = string("release.checkpoint") {
@@ -415,11 +451,16 @@ public struct SemanticChecks {
             if !name.isEmpty, name.allSatisfy({ $0.isLetter || $0 == "_" }) { found.append(name) }
             rest = after[after.index(after: close)...]
         }
-        for name in required where !found.contains(name) {
+        // A missing placeholder that a misspelt one stands for is reported once, as the misspelling.
+        let misspelt = Set(found.filter { !allowed.contains($0) }.compactMap { Suggestions.closest(to: $0, in: allowed) })
+        for name in required where !found.contains(name) && !misspelt.contains(name) {
             error(.template, "template text must contain '{\(name)}'", at: path)
         }
         for name in found where !allowed.contains(name) {
-            error(.template, "unknown placeholder '{\(name)}'; templates use " + allowed.map { "{\($0)}" }.joined(separator: " and "), at: path)
+            let hint = Suggestions.closest(to: name, in: allowed).map { "; did you mean '{\($0)}'?" } ?? ""
+            let names = allowed.map { "{\($0)}" }
+            error(.template, "unknown placeholder '{\(name)}'; templates use " +
+                  (names.count == 2 ? names.joined(separator: " and ") : names.joined(separator: ", ")) + hint, at: path)
         }
     }
 }

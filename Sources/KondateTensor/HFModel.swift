@@ -133,15 +133,34 @@ public enum HFModel {
 
     /// The end-of-sequence id of a model directory: `eos_token_id` of generation_config.json, else of
     /// config.json (the first when it is a list).
-    public static func endOfSequenceID(directory: String) -> Int32? {
+    public static func endOfSequenceID(directory: String) -> Int32? { tokenID("eos_token_id", directory: directory) }
+
+    /// The beginning-of-sequence id of a model directory: `bos_token_id` of generation_config.json, else
+    /// of config.json.
+    public static func beginningOfSequenceID(directory: String) -> Int32? { tokenID("bos_token_id", directory: directory) }
+
+    static func tokenID(_ key: String, directory: String) -> Int32? {
         for file in ["generation_config.json", "config.json"] {
-            let path = (directory as NSString).appendingPathComponent(file)
-            guard let data = FileManager.default.contents(atPath: path),
-                  let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let eos = json["eos_token_id"] else { continue }
-            if let id = eos.intValue { return Int32(id) }
-            if let first = eos.arrayValue?.first?.intValue { return Int32(first) }
+            guard let json = readJSON(directory, file), let value = json[key] else { continue }
+            if let id = value.intValue { return Int32(id) }
+            if let first = value.arrayValue?.first?.intValue { return Int32(first) }
         }
         return nil
+    }
+
+    /// Whether the model's tokenizer starts encoded text with its BOS token: `add_bos_token` of
+    /// tokenizer_config.json; when absent, true for a SentencePiece model without tokenizer.json
+    /// (transformers' `LlamaTokenizer` default) and false otherwise.
+    public static func addsBeginningOfSequence(directory: String) -> Bool {
+        if let add = readJSON(directory, "tokenizer_config.json")?["add_bos_token"]?.boolValue { return add }
+        let fm = FileManager.default
+        return fm.fileExists(atPath: (directory as NSString).appendingPathComponent("tokenizer.model")) &&
+            !fm.fileExists(atPath: (directory as NSString).appendingPathComponent("tokenizer.json"))
+    }
+
+    private static func readJSON(_ directory: String, _ file: String) -> JSON? {
+        guard let data = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(file)) else { return nil }
+        return try? JSONParser.parse(String(decoding: data, as: UTF8.self))
     }
 
     /// Loads a model directory written by transformers or by Kondate.
@@ -251,11 +270,16 @@ public enum HFModel {
         if let tokenizer = extras.tokenizerFile {
             let isSentencePiece = tokenizer.hasSuffix(".model")
             let destination = dir.appendingPathComponent(isSentencePiece ? "tokenizer.model" : "tokenizer.json")
-            guard let bytes = fm.contents(atPath: tokenizer) else { throw HFModelError(tokenizer, "cannot read the tokenizer file") }
+            guard var bytes = fm.contents(atPath: tokenizer) else { throw HFModelError(tokenizer, "cannot read the tokenizer file") }
+            if !isSentencePiece, let bos = extras.specialTokens["bos"], let id = extras.bosTokenID {
+                bytes = try addingBeginningOfSequence(tokenizerJSON: bytes, token: bos, id: id, file: tokenizer)
+            }
             try AtomicFile.write(bytes, to: destination)
             var config: [(String, JSON)] = [
                 ("tokenizer_class", .string(isSentencePiece ? "LlamaTokenizer" : "PreTrainedTokenizerFast")),
                 ("model_max_length", .int(model.config.maxPositions)), ("clean_up_tokenization_spaces", .bool(false)),
+                // Tuning starts every example with BOS; generation and evaluation read this to do the same.
+                ("add_bos_token", .bool(extras.bosTokenID != nil)), ("add_eos_token", .bool(false)),
             ]
             for role in ["bos", "eos", "unk", "pad"] {
                 if let s = extras.specialTokens[role] { config.append(("\(role)_token", .string(s))) }
@@ -263,6 +287,35 @@ public enum HFModel {
             try AtomicFile.write(Data((JSON.object(config.sorted { $0.0 < $1.0 }).rendered(pretty: true) + "\n").utf8),
                                  to: dir.appendingPathComponent("tokenizer_config.json"))
         }
+    }
+
+    /// A tokenizer.json whose post-processor starts every encoding with `token`, so that Hugging Face
+    /// tokenizers (`add_special_tokens=True`, their default) encode as Kondate's tuning and evaluation
+    /// do. The existing post-processor is kept first in a `Sequence` (a byte-level one only adjusts
+    /// offsets); a file whose post-processor is already a `TemplateProcessing` is left as it is.
+    static func addingBeginningOfSequence(tokenizerJSON data: Data, token: String, id: Int, file: String) throws -> Data {
+        let json: JSON
+        do { json = try JSONParser.parse(String(decoding: data, as: UTF8.self)) } catch {
+            throw HFModelError(file, "not valid JSON: \(error.description)")
+        }
+        guard case var .object(entries) = json else { throw HFModelError(file, "expected a JSON object") }
+        let existing = json["post_processor"] ?? .null
+        if existing["type"]?.stringValue == "TemplateProcessing" { return data }
+        func special(_ typeID: Int) -> JSON { .object([("SpecialToken", .object([("id", .string(token)), ("type_id", .int(typeID))]))]) }
+        func sequence(_ name: String, _ typeID: Int) -> JSON { .object([("Sequence", .object([("id", .string(name)), ("type_id", .int(typeID))]))]) }
+        let template = JSON.object([
+            ("type", .string("TemplateProcessing")),
+            ("single", .array([special(0), sequence("A", 0)])),
+            ("pair", .array([special(0), sequence("A", 0), special(1), sequence("B", 1)])),
+            ("special_tokens", .object([(token, .object([("id", .string(token)), ("ids", .array([.int(id)])), ("tokens", .array([.string(token)]))]))])),
+        ])
+        let processor: JSON = existing == .null ? template : .object([("type", .string("Sequence")), ("processors", .array([existing, template]))])
+        if let index = entries.firstIndex(where: { $0.0 == "post_processor" }) {
+            entries[index].1 = processor
+        } else {
+            entries.append(("post_processor", processor))
+        }
+        return Data((JSON.object(entries).rendered(pretty: true) + "\n").utf8)
     }
 
     /// The parameters under their HF names and layouts (Conv1D weights transposed back).

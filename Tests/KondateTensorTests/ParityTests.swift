@@ -135,3 +135,28 @@ import Testing
                 Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors")))
     }
 }
+
+@Suite struct TokenizerExportTests {
+    static let byteLevel = #"{"version": "1.0", "added_tokens": [{"id": 0, "content": "<s>", "special": true}], "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}, "model": {"type": "BPE", "vocab": {"<s>": 0, "a": 1}, "merges": []}}"#
+
+    /// An exported tokenizer.json adds BOS in Hugging Face tokenizers, keeping the byte-level post-processor.
+    @Test func exportAddsTheBeginningOfSequenceTemplate() throws {
+        let data = try HFModel.addingBeginningOfSequence(tokenizerJSON: Data(Self.byteLevel.utf8), token: "<s>", id: 0, file: "t.json")
+        let json = try JSONParser.parse(String(decoding: data, as: UTF8.self))
+        let processor = try #require(json["post_processor"])
+        #expect(processor["type"] == .string("Sequence"))
+        let processors = try #require(processor["processors"]?.arrayValue)
+        #expect(processors.first?["type"] == .string("ByteLevel"))
+        let template = try #require(processors.last)
+        #expect(template["type"] == .string("TemplateProcessing"))
+        #expect(template["single"]?.arrayValue?.first?["SpecialToken"]?["id"] == .string("<s>"))
+        #expect(template["single"]?.arrayValue?.last?["Sequence"]?["id"] == .string("A"))
+        #expect(template["special_tokens"]?["<s>"]?["ids"] == .array([.int(0)]))
+        // Everything else is unchanged, and a file that already has a template is left alone.
+        let original = try JSONParser.parse(Self.byteLevel)
+        #expect(json["model"] == original["model"] && json["added_tokens"] == original["added_tokens"])
+        let single = try HFModel.addingBeginningOfSequence(
+            tokenizerJSON: Data(JSON.object([("post_processor", template)]).rendered().utf8), token: "<s>", id: 0, file: "t.json")
+        #expect(try JSONParser.parse(String(decoding: single, as: UTF8.self))["post_processor"] == template)
+    }
+}

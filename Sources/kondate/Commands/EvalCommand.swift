@@ -3,6 +3,7 @@ import Foundation
 import KondateData
 import KondateEval
 import KondateSupport
+import KondateRuntime
 import KondateTensor
 
 /// Loads a suite (dataset files and directories of them), reporting problems as input errors (exit 1).
@@ -75,8 +76,8 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a model on llm-jp-eval v1.3 datasets (greedy generation, llm-jp-eval's prompts and metrics).",
         discussion: """
-        Each prompt is llm-jp-eval v1.3's default template with the dataset's first --few-shots few_shots. \
-        Generation is greedy, stops at the end-of-sequence token of generation_config.json / config.json \
+        Each prompt is llm-jp-eval v1.3's default template with the dataset's first --few-shots few_shots; \
+        it starts with the BOS token when the model's tokenizer_config.json sets add_bos_token. Generation is greedy, stops at the end-of-sequence token of generation_config.json / config.json \
         and after the dataset's output_length tokens; a prompt that leaves too little room in the model's \
         context is cut from the left (counted in a warning). Exit status: 0 evaluated, 1 for problems in \
         the suite, 2 for usage or model errors.
@@ -106,13 +107,11 @@ struct EvalCommand: ParsableCommand {
             printError("kondate eval: \(dataset.file): few_shots: --few-shots \(fewShots) but the dataset has only \(dataset.fewShots.count)\n")
             throw ExitCode(Exit.recipeErrors)
         }
-        let transformer = try loadModel(model, command: "eval")
-        let tokenizer: any Tokenizer
-        do { tokenizer = try TokenizerLoader.load(path: model) } catch {
-            printError("kondate eval: \(error)\n  (eval needs the model's tokenizer: tokenizer.json or tokenizer.model in \(model))\n")
+        let generator: ModelTextGenerator
+        do { generator = try ModelTextGenerator.load(directory: model) } catch {
+            printError("kondate eval: \(error)\n  (eval needs a model directory with config.json, weights and tokenizer.json or tokenizer.model)\n")
             throw ExitCode(Exit.usage)
         }
-        let generator = ModelTextGenerator(model: transformer, tokenizer: tokenizer, endOfSequence: HFModel.endOfSequenceID(directory: model))
         var results: EvalResults
         do {
             // A live counter on a terminal; otherwise one line per dataset when it is done.
@@ -134,46 +133,8 @@ struct EvalCommand: ParsableCommand {
         }
         results.truncatedPrompts = generator.truncatedPrompts
         if results.truncatedPrompts > 0 {
-            printError("kondate eval: warning: \(results.truncatedPrompts) prompts were cut from the left to fit the model's \(transformer.config.maxPositions) positions\n")
+            printError("kondate eval: warning: \(results.truncatedPrompts) prompts were cut from the left to fit the model's \(generator.model.config.maxPositions) positions\n")
         }
         try emit(results, json: json, out: out, command: "eval")
-    }
-}
-
-/// Greedy generation with a Kondate model, as `kondate generate` does at temperature 0: the prompt is
-/// encoded without special tokens, generation stops at `endOfSequence` or after `maxNewTokens` tokens.
-/// When prompt and answer would not fit the model's positions, the prompt keeps its last
-/// `maxPositions − maxNewTokens` tokens (at least one) and `truncatedPrompts` counts it.
-final class ModelTextGenerator: TextGenerator {
-    let tokenizer: any Tokenizer
-    let endOfSequence: Int32?
-    let session: DecodingSession
-    private(set) var truncatedPrompts = 0
-
-    init(model: Transformer, tokenizer: any Tokenizer, endOfSequence: Int32?) {
-        self.tokenizer = tokenizer
-        self.endOfSequence = endOfSequence
-        session = DecodingSession(model: model)
-    }
-
-    func generate(prompt: String, maxNewTokens: Int) throws -> String {
-        var ids = tokenizer.encode(prompt)
-        let room = max(1, session.capacity - maxNewTokens)
-        if ids.count > room {
-            ids = Array(ids.suffix(room))
-            truncatedPrompts += 1
-        }
-        session.reset()
-        var sampler = Sampler(temperature: 0)
-        var generated: [Int32] = []
-        var logits: UnsafeBufferPointer<Float>?
-        for id in ids { logits = try session.append(id) }
-        while generated.count < maxNewTokens, let l = logits {
-            let next = sampler.next(l)
-            if next == endOfSequence { break }
-            generated.append(next)
-            logits = session.length < session.capacity ? try session.append(next) : nil
-        }
-        return tokenizer.decode(generated)
     }
 }

@@ -9,14 +9,16 @@ import KondateTensor
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Execute a recipe on the CPU runtime: corpus, tokenizer, mixture, pretraining and instruction tuning.",
+        abstract: "Execute a recipe on the CPU runtime: corpus, tokenizer, mixture, pretraining, instruction tuning and evaluation.",
         discussion: """
         Stages executed: corpus.prepare.<source>, tokenizer, corpus.tokenize.<source>, corpus.mix, \
-        pretrain and tune.<name>. The eval and release stages of the execution graph are not executed by \
-        this version; they are listed as not run. Pretraining resumes from the newest complete checkpoint \
-        under <out>/pretrain/checkpoints; the corpus stages are recomputed (they are deterministic).
+        pretrain, tune.<name> and eval.<name>. The release stage is not executed by this version; it is \
+        listed as not run. Pretraining resumes from the newest complete checkpoint under \
+        <out>/pretrain/checkpoints; the corpus stages are recomputed (they are deterministic).
         Outputs: <out>/corpus, <out>/tokenizer, <out>/pretrain/{checkpoints,metrics.jsonl,model,summary.json}, \
-        <out>/tune/<name>/{metrics.jsonl,model,summary.json}. A tune stage has no intermediate checkpoints.
+        <out>/tune/<name>/{metrics.jsonl,model,summary.json}, <out>/eval/<suite>/{summary.json,<checkpoint>/results.json}. \
+        A tune stage has no intermediate checkpoints. An eval suite whose judge fails keeps its answers, \
+        the other suites still run, and the command exits with status 1 after naming the failure.
         """)
 
     @OptionGroup var options: RecipeOptions
@@ -24,15 +26,13 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run directory (default: runs/<recipe name>).")
     var out: String?
 
-    @Option(help: "Stop after this stage: corpus (corpus and tokenizer stages), pretrain, or tune (all tune stages; the default).")
-    var until: RunUntil = .tune
+    @Option(help: "Stop after this stage: corpus (corpus and tokenizer stages), pretrain, tune (all tune stages), or eval (all eval suites; the default).")
+    var until: RunUntil = .eval
 
     @Option(help: "Threads for the corpus stages, OpenBLAS and the kernels (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    enum RunUntil: String, ExpressibleByArgument { case corpus, pretrain, tune }
-
-    var untilPretrainOnly: Bool { until == .pretrain }
+    enum RunUntil: String, ExpressibleByArgument { case corpus, pretrain, tune, eval }
 
     func run() throws {
         let loaded = options.load()
@@ -76,7 +76,7 @@ struct RunCommand: ParsableCommand {
               "\(Format.fixed(summary.seconds, 1)) s (\(Format.grouped(Int(summary.tokensPerSecond))) tokens/s)")
         }
         print("model: \(summary.modelDirectory) (Hugging Face format)")
-        if until == .tune && !recipe.tune.isEmpty {
+        if until != .pretrain && !recipe.tune.isEmpty {
             // Tune stages in dependency order (a stage starting from another runs after it).
             var done: Set<String> = ["pretrain"]
             var pending = recipe.tune
@@ -94,7 +94,24 @@ struct RunCommand: ParsableCommand {
                       "\(Format.fixed(tuned.finalLoss, 3)), \(Format.fixed(tuned.seconds, 1)) s; model: \(tuned.modelDirectory)")
             }
         }
-        let notRun = (untilPretrainOnly ? recipe.tune.map { "tune.\($0.name)" } : []) + recipe.eval.map { "eval.\($0.name)" } + (recipe.release == nil ? [] : ["release"])
-        if !notRun.isEmpty { print("not run by this version: \(notRun.joined(separator: ", "))") }
+        var problems = [String]()
+        if until == .eval {
+            for suite in recipe.eval {
+                let result: EvalStage.Summary
+                do { result = try EvalStage(recipe: recipe, suite: suite, directory: directory, log: log).run() } catch let error as RuntimeError {
+                    try fail(error.message, at: error.location)
+                }
+                print("eval.\(suite.name) (\(suite.kind)): \(directory)/eval/\(suite.name)")
+                print(result.table, terminator: "")
+                problems += result.errors
+            }
+        }
+        let skipped = (until == .pretrain ? recipe.tune.map { "tune.\($0.name)" } : []) + (until != .eval ? recipe.eval.map { "eval.\($0.name)" } : [])
+        if !skipped.isEmpty { print("not run (--until \(until.rawValue)): \(skipped.joined(separator: ", "))") }
+        if recipe.release != nil { print("not run by this version: release") }
+        if !problems.isEmpty {
+            for problem in problems { printError("error: \(problem)\n") }
+            throw ExitCode(Exit.recipeErrors)
+        }
     }
 }

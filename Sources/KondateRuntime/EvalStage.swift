@@ -1,0 +1,350 @@
+import Foundation
+import KondateCorpus
+import KondateData
+import KondateEval
+import KondateRecipe
+import KondateSupport
+import KondateTensor
+import KondateTune
+
+/// An `eval.<name>` stage: one suite run on each of its checkpoints (`pretrain` or tune stage names),
+/// from the Hugging Face directories those stages exported.
+///
+/// Kinds:
+/// - `llm-jp-eval`: llm-jp-eval v1.3 datasets, prompts (`few_shots`, `max_samples`, `prompt_template`,
+///   `few_shots_template`), greedy generation up to each dataset's `output_length`, its post-processing,
+///   metrics, categories and AVG (see `KondateEval.Evaluation`). `metrics`, when given, replaces the
+///   datasets' own.
+/// - `perplexity`: token-level loss on held-out text. JSON Lines (`text` field) or plain-text files are
+///   tokenized document by document with EOS after each, as the corpus stages do; Megatron `.idx`/`.bin`
+///   datasets are read as written. The stream is cut into windows of `model.seq_len + 1` tokens that
+///   overlap by one (as pretraining samples are), at most `max_samples` windows per file; a file shorter
+///   than one window is one shorter window. Reported: mean loss in nats per token and its exponential.
+/// - `generation`: MT-Bench / Vicuna-QA question files (`GenerationSuite`), each turn rendered with the
+///   suite's chat `template` as in tuning (BOS, the template's turns, EOS after earlier answers), answered
+///   up to `max_new_tokens` at `temperature` (seeded by the recipe seed), written as FastChat answer
+///   files; with a `judge`, every turn is rated through the OpenAI-compatible endpoint.
+///
+/// Outputs under `directory/eval/<suite>/<checkpoint>/`: `results.json`, and for generation suites
+/// `<file>.answers.jsonl` and `<file>.judgments.jsonl`; `directory/eval/<suite>/summary.json` holds the
+/// headline scores of every checkpoint.
+///
+/// A judge that cannot be reached or that fails does not stop the stage: the answers are kept, the
+/// error is recorded in `results.json` and `Summary.errors`, and the other checkpoints and suites run.
+public struct EvalStage {
+    public var recipe: Recipe
+    public var suite: Recipe.EvalSuite
+    public var directory: String
+    public var log: (String) -> Void
+
+    public init(recipe: Recipe, suite: Recipe.EvalSuite, directory: String, log: @escaping (String) -> Void = { _ in }) {
+        self.recipe = recipe
+        self.suite = suite
+        self.directory = directory
+        self.log = log
+    }
+
+    /// One checkpoint's outcome: headline scores by name (nil where not computed) and the results file.
+    public struct Outcome: Sendable {
+        public var checkpoint: String
+        public var scores: [(name: String, value: Double?)]
+        public var resultsFile: String
+        public var error: String?
+    }
+
+    public struct Summary: Sendable {
+        public var suite: String
+        public var kind: String
+        public var outcomes: [Outcome]
+        /// Side by side: one row per score, one column per checkpoint.
+        public var table: String
+        /// Problems that did not stop the stage (a failed judge).
+        public var errors: [String]
+
+        public var json: JSON {
+            .object([("suite", .string(suite)), ("kind", .string(kind)),
+                     ("checkpoints", .array(outcomes.map { o in
+                         .object([("checkpoint", .string(o.checkpoint)), ("results", .string(o.resultsFile)),
+                                  ("scores", .object(o.scores.map { ($0.name, $0.value.map(JSON.double) ?? .null) })),
+                                  ("error", o.error.map(JSON.string) ?? .null)])
+                     })),
+                     ("errors", .array(errors.map(JSON.string)))])
+        }
+    }
+
+    func at(_ key: String) -> SourceLocation? { recipe.tree.at("eval.\(suite.name).\(key)")?.location }
+    func path(_ parts: String...) -> String { ([directory, "eval", suite.name] + parts).joined(separator: "/") }
+
+    /// The model directory a checkpoint name refers to.
+    public static func modelDirectory(checkpoint: String, runDirectory: String) -> String {
+        checkpoint == "pretrain" ? runDirectory + "/pretrain/model" : runDirectory + "/tune/\(checkpoint)/model"
+    }
+
+    public func run() throws -> Summary {
+        let files: [String]
+        do { files = try DocumentReader.expand(recipe: recipe, at: "eval.\(suite.name).datasets") } catch let e as CorpusError {
+            throw RuntimeError("eval.\(suite.name): \(e.message)", at: e.location ?? at("datasets"))
+        }
+        try FileManager.default.createDirectory(atPath: path(), withIntermediateDirectories: true)
+        var outcomes = [Outcome]()
+        var errors = [String]()
+        var judgeFailure: String?
+        var sections = [(checkpoint: String, rows: [(String, String)])]()
+        for checkpoint in suite.checkpoints {
+            let modelDirectory = Self.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
+            let stageName = checkpoint == "pretrain" ? "pretrain" : "tune.\(checkpoint)"
+            guard FileManager.default.fileExists(atPath: modelDirectory + "/config.json") else {
+                throw RuntimeError("eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",
+                                   at: at("checkpoints"))
+            }
+            let sampler = Sampler(temperature: suite.temperature, seed: UInt64(recipe.seed))
+            let generator: ModelTextGenerator
+            do { generator = try ModelTextGenerator.load(directory: modelDirectory, sampler: sampler) } catch {
+                throw RuntimeError("eval.\(suite.name): cannot load checkpoint '\(checkpoint)' from \(modelDirectory): \(error)", at: at("checkpoints"))
+            }
+            try FileManager.default.createDirectory(atPath: path(checkpoint), withIntermediateDirectories: true)
+            let started = Date()
+            var outcome: Outcome
+            var rows: [(String, String)]
+            switch suite.kind {
+            case "llm-jp-eval":
+                (outcome, rows) = try llmJPEval(files: files, checkpoint: checkpoint, generator: generator)
+            case "perplexity":
+                (outcome, rows) = try perplexity(files: files, checkpoint: checkpoint, generator: generator)
+            case "generation":
+                (outcome, rows) = try generation(files: files, checkpoint: checkpoint, generator: generator, skipJudge: judgeFailure)
+                if let error = outcome.error, judgeFailure == nil { judgeFailure = error }
+            default:
+                throw RuntimeError("eval.\(suite.name): unknown kind '\(suite.kind)'", at: at("kind"))
+            }
+            if let error = outcome.error { errors.append("eval.\(suite.name) (\(checkpoint)): \(error)") }
+            log("eval.\(suite.name): \(checkpoint) done in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
+            outcome.resultsFile = path(checkpoint, "results.json")
+            outcomes.append(outcome)
+            sections.append((checkpoint, rows))
+        }
+        let summary = Summary(suite: suite.name, kind: suite.kind, outcomes: outcomes, table: Self.sideBySide(sections), errors: errors)
+        try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
+        return summary
+    }
+
+    // MARK: llm-jp-eval
+
+    func llmJPEval(files: [String], checkpoint: String, generator: ModelTextGenerator) throws -> (Outcome, [(String, String)]) {
+        var datasets: [EvalDataset]
+        let prompt: EvalPrompt
+        do {
+            datasets = try EvalDataset.loadSuite(paths: files)
+            prompt = try EvalPrompt(numFewShots: suite.fewShots, customPromptTemplate: suite.promptTemplate,
+                                    customFewShotsTemplate: suite.fewShotsTemplate)
+        } catch {
+            throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets"))
+        }
+        if !suite.metrics.isEmpty {
+            for i in datasets.indices {
+                datasets[i].metricNames = suite.metrics
+                datasets[i].metrics = try suite.metrics.map { name in
+                    do { return try Metrics.metric(named: name) } catch { throw RuntimeError("eval.\(suite.name).metrics: \(error)", at: at("metrics")) }
+                }
+                datasets[i].unsupportedMetrics = []
+            }
+        }
+        var results: EvalResults
+        do {
+            results = try Evaluation.run(datasets: datasets, generator: generator, prompt: prompt, maxSamples: suite.maxSamples) { name, i, n in
+                if i == n { log("eval.\(suite.name): \(checkpoint): \(name) \(n) samples generated") }
+            }
+        } catch let e as EvalError {
+            throw RuntimeError("eval.\(suite.name): \(e)", at: at("datasets"))
+        }
+        results.truncatedPrompts = generator.truncatedPrompts
+        try write(results.json(), to: path(checkpoint, "results.json"))
+        var scores = [(String, Double?)]()
+        for d in results.datasets { for m in d.metricOrder { scores.append(("\(d.name)_\(m)", d.scores[m])) } }
+        for c in results.report.categories where c.score != nil { scores.append((c.name, c.score)) }
+        scores.append(("AVG", results.report.average))
+        let rows = scores.map { ($0.0, $0.1.map { Format.fixed($0, 4) } ?? "-") }
+        return (Outcome(checkpoint: checkpoint, scores: scores, resultsFile: "", error: nil), rows)
+    }
+
+    // MARK: Perplexity
+
+    /// The token stream of a file: documents with EOS after each, or a Megatron dataset as written;
+    /// reading stops once `limit` tokens are there.
+    static func tokens(file: String, tokenizer: any Tokenizer, eos: Int32, limit: Int) throws -> [Int32] {
+        var stream = [Int32]()
+        if file.hasSuffix(".idx") || file.hasSuffix(".bin") {
+            let dataset = try IndexedDataset(prefix: String(file.dropLast(4)))
+            for i in 0..<dataset.count where stream.count < limit { stream += dataset.tokens(i) }
+            return stream
+        }
+        struct Enough: Error {}
+        let format: DocumentReader.Format = file.hasSuffix(".jsonl") || file.hasSuffix(".jsonl.gz") ? .jsonl : .text
+        var reader = DocumentReader(files: [file], format: format, onError: .fail)
+        do {
+            try reader.forEach { doc in
+                stream += tokenizer.encode(doc.text)
+                stream.append(eos)
+                if stream.count >= limit { throw Enough() }
+            }
+        } catch is Enough {}
+        return stream
+    }
+
+    func perplexity(files: [String], checkpoint: String, generator: ModelTextGenerator) throws -> (Outcome, [(String, String)]) {
+        let model = generator.model
+        let seq = model.config.maxPositions
+        let windows = suite.maxSamples ?? Int.max / (seq + 1) - 1
+        guard let eos = generator.endOfSequence ?? generator.tokenizer.specialIDs["eos"] else {
+            throw RuntimeError("eval.\(suite.name): the model of '\(checkpoint)' has no end-of-sequence token to separate documents", at: at("checkpoints"))
+        }
+        var perFile = [JSON](), scores = [(String, Double?)](), rows = [(String, String)]()
+        var totalLoss = 0.0, totalTokens = 0
+        for file in files {
+            let stream: [Int32]
+            do { stream = try Self.tokens(file: file, tokenizer: generator.tokenizer, eos: eos, limit: windows * seq + 1) } catch {
+                throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets"))
+            }
+            guard stream.count >= 2 else { throw RuntimeError("eval.\(suite.name): \(file) has fewer than two tokens to score", at: at("datasets")) }
+            let t = min(seq, stream.count - 1)
+            let count = min(windows, (stream.count - 1) / t)
+            var lossSum = 0.0, scored = 0
+            let batch = 4
+            var w = 0
+            while w < count {
+                let b = min(batch, count - w)
+                var tokens = [Int32](), targets = [Int32]()
+                for r in w..<(w + b) {
+                    tokens += stream[(r * t)..<(r * t + t)]
+                    targets += stream[(r * t + 1)..<(r * t + t + 1)]
+                }
+                guard let (loss, n) = try model.forward(tokens: tokens, targets: targets, batch: b, seq: t) else { break }
+                lossSum += Double(loss) * Double(n)
+                scored += n
+                w += b
+            }
+            let mean = lossSum / Double(max(scored, 1))
+            totalLoss += lossSum
+            totalTokens += scored
+            let name = (file as NSString).lastPathComponent
+            perFile.append(.object([("file", .string(file)), ("windows", .int(count)), ("tokens", .int(scored)),
+                                    ("loss", .double(mean)), ("perplexity", .double(exp(mean)))]))
+            scores.append(("\(name)_perplexity", exp(mean)))
+            rows.append(("\(name) perplexity", Format.fixed(exp(mean), 3)))
+            rows.append(("\(name) loss", Format.fixed(mean, 4)))
+            log("eval.\(suite.name): \(checkpoint): \(name) \(scored) tokens, loss \(Format.fixed(mean, 4))")
+        }
+        let mean = totalLoss / Double(max(totalTokens, 1))
+        if files.count > 1 {
+            scores.append(("perplexity", exp(mean)))
+            rows.append(("all perplexity", Format.fixed(exp(mean), 3)))
+        }
+        try write(.object([("kind", .string("perplexity")), ("checkpoint", .string(checkpoint)), ("seq_len", .int(seq)),
+                           ("tokens", .int(totalTokens)), ("loss", .double(mean)), ("perplexity", .double(exp(mean))),
+                           ("files", .array(perFile))]), to: path(checkpoint, "results.json"))
+        return (Outcome(checkpoint: checkpoint, scores: scores, resultsFile: "", error: nil), rows)
+    }
+
+    // MARK: Generation
+
+    func generation(files: [String], checkpoint: String, generator: ModelTextGenerator, skipJudge: String?) throws -> (Outcome, [(String, String)]) {
+        let template: PromptTemplate
+        let tok: TuneTokenizer
+        do {
+            template = try PromptTemplate.named(suite.template, in: recipe)
+            tok = try TuneTokenizer(tokenizer: generator.tokenizer, specialTokens: recipe.tokenizer?.specialTokens ?? [:])
+        } catch let e as TuneDataError { throw RuntimeError("eval.\(suite.name): \(e.message)", at: at("template")) }
+        let judge: OpenAICompatibleJudge? = suite.judge.map { j in
+            OpenAICompatibleJudge(endpoint: j.endpoint, model: j.model, apiKey: ProcessInfo.processInfo.environment[j.apiKeyEnv])
+        }
+        var perFile = [JSON](), scores = [(String, Double?)](), rows = [(String, String)]()
+        var judgeError = skipJudge.map { "judging skipped after an earlier failure: \($0)" }
+        var everyAnswer = [GenerationAnswer]()
+        for file in files {
+            let questions: [GenerationQuestion]
+            do { questions = try GenerationSuite.load(path: file) } catch { throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets")) }
+            let stem = Self.stem(file)
+            var answers: [GenerationAnswer]
+            do {
+                answers = try GenerationSuite.answer(questions, maxQuestions: suite.maxSamples) { userTurns, earlier in
+                    var turns = [InstructionExample.Turn]()
+                    for (i, user) in userTurns.enumerated() {
+                        turns.append(.init(.user, user))
+                        turns.append(.init(.assistant, i < earlier.count ? earlier[i] : ""))
+                    }
+                    let example = userTurns.count == 1
+                        ? InstructionExample(instruction: userTurns[0], input: "", output: "", origin: SourceLocation(file: file, line: 1, column: 1))
+                        : InstructionExample(turns: turns, origin: SourceLocation(file: file, line: 1, column: 1))
+                    var segments = try template.render(example)
+                    // The answer to write is the last, empty assistant turn: drop it and its EOS.
+                    while let last = segments.last, last.trained { segments.removeLast() }
+                    let ids = tok.tokenize(segments, maxLength: Int.max - 1).ids
+                    return try generator.generate(tokens: ids, maxNewTokens: suite.maxNewTokens)
+                } progress: { i, n in
+                    if i == n { log("eval.\(suite.name): \(checkpoint): \(stem) answering question \(n) of \(n)") }
+                }
+            } catch let e as TuneDataError {
+                throw RuntimeError("eval.\(suite.name): \(e.message)", at: at("template"))
+            }
+            try write(GenerationSuite.answersJSONL(answers, modelID: checkpoint), to: path(checkpoint, "\(stem).answers.jsonl"))
+            if let judge, judgeError == nil {
+                do {
+                    try GenerationSuite.judge(&answers, judge: judge) { i, n in
+                        if i == n { log("eval.\(suite.name): \(checkpoint): \(stem) judged \(n) answers") }
+                    }
+                    try write(GenerationSuite.judgmentsJSONL(answers, modelID: checkpoint, judgeModel: judge.model),
+                              to: path(checkpoint, "\(stem).judgments.jsonl"))
+                } catch {
+                    judgeError = "\(error) (eval.\(suite.name).judge)"
+                }
+            }
+            let fileScores = GenerationScores(answers)
+            perFile.append(.object([("file", .string(file)), ("answers", .string(path(checkpoint, "\(stem).answers.jsonl"))),
+                                    ("scores", fileScores.json)]))
+            rows.append(("\(stem) answered", String(answers.count)))
+            if judge != nil {
+                scores.append(("\(stem)_judge_score", fileScores.mean))
+                rows.append(("\(stem) judge_score", fileScores.mean.map { Format.fixed($0, 2) } ?? "-"))
+            }
+            everyAnswer += answers
+        }
+        let overall = GenerationScores(everyAnswer)
+        if judge != nil, files.count > 1 {
+            scores.append(("judge_score", overall.mean))
+            rows.append(("all judge_score", overall.mean.map { Format.fixed($0, 2) } ?? "-"))
+        }
+        try write(.object([("kind", .string("generation")), ("checkpoint", .string(checkpoint)), ("template", .string(template.name)),
+                           ("max_new_tokens", .int(suite.maxNewTokens)), ("temperature", .double(suite.temperature)),
+                           ("judge", suite.judge.map { .object([("endpoint", .string($0.endpoint)), ("model", .string($0.model))]) } ?? .null),
+                           ("judge_error", judgeError.map(JSON.string) ?? .null),
+                           ("scores", overall.json), ("files", .array(perFile))]), to: path(checkpoint, "results.json"))
+        return (Outcome(checkpoint: checkpoint, scores: scores, resultsFile: "", error: judgeError), rows)
+    }
+
+    static func stem(_ file: String) -> String {
+        var name = (file as NSString).lastPathComponent
+        for ext in [".jsonl", ".json"] where name.hasSuffix(ext) { name.removeLast(ext.count) }
+        return name
+    }
+
+    // MARK: Output
+
+    func write(_ json: JSON, to file: String) throws { try write(json.rendered() + "\n", to: file) }
+    func write(_ text: String, to file: String) throws { try AtomicFile.write(Data(text.utf8), to: file) }
+
+    /// Rows of every checkpoint, merged by label in first-seen order, one column per checkpoint.
+    static func sideBySide(_ sections: [(checkpoint: String, rows: [(String, String)])]) -> String {
+        var labels = [String]()
+        for s in sections { for (label, _) in s.rows where !labels.contains(label) { labels.append(label) } }
+        let widths = [max(10, labels.map(\.count).max() ?? 0) + 2] + sections.map { max(8, $0.checkpoint.count) + 2 }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0 + String(repeating: " ", count: max(0, $1 - $0.count)) }.joined()
+                .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        var out = [line([""] + sections.map(\.checkpoint))]
+        for label in labels {
+            out.append(line([label] + sections.map { s in s.rows.first { $0.0 == label }?.1 ?? "" }))
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import KondateSupport
+import KondateTestSupport
+import Testing
+
+/// The eval stages of `kondate run`: llm-jp-eval, perplexity and generation suites on the example's
+/// checkpoints, with a judge served locally, and with a judge that cannot be reached.
+@Suite("kondate run: eval stages", .serialized)
+struct EvalStageCLITests {
+    static let judgeReply = #"{"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Clear and short. Rating: [[7]]"}, "finish_reason": "stop"}]}"#
+
+    /// A recipe extending the example with short stages and small suites; `judge` is the endpoint.
+    static func recipe(in dir: String, judge: String) throws -> String {
+        let document = "東京は日本の首都です。The quick brown fox jumps over the lazy dog."
+        try (JSON.object([("text", .string(document))]).rendered(pretty: false) + "\n")
+            .write(toFile: dir + "/one.jsonl", atomically: true, encoding: .utf8)
+        let text = """
+            extends: \(root.path)/examples/tiny/tiny-llama.yaml
+            pretrain: {steps: 12, checkpoint: {every: 6}}
+            tune: {qa: {epochs: 0.05}}
+            eval:
+              tasks: {max_samples: 2}
+              held_out: {datasets: [one.jsonl]}
+              questions:
+                max_samples: 2
+                judge: {endpoint: "\(judge)", model: judge-model, api_key_env: KONDATE_TEST_JUDGE_KEY}
+            """
+        let path = dir + "/recipe.yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func json(_ path: String) throws -> JSON { try JSONParser.parse(try String(contentsOfFile: path, encoding: .utf8)) }
+
+    @Test func evalSuitesRunOnEachCheckpoint() throws {
+        let dir = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try LocalHTTPServer(responses: [.json(Self.judgeReply)])
+        defer { server.stop() }
+        setenv("KONDATE_TEST_JUDGE_KEY", "sk-local-test", 1)
+        let recipe = try Self.recipe(in: dir, judge: server.baseURL + "/v1")
+        let out = dir + "/run"
+        let run = try kondate(["run", recipe, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("eval.tasks (llm-jp-eval): \(out)/eval/tasks"), "\(run.stdout)")
+
+        // llm-jp-eval: one results file per checkpoint, two samples per dataset, scores side by side.
+        for checkpoint in ["pretrain", "qa"] {
+            let results = try Self.json(out + "/eval/tasks/\(checkpoint)/results.json")
+            #expect(results["datasets"]?.arrayValue?.map { $0["samples"] } == [.int(2), .int(2), .int(2)])
+            #expect(results["scores"]?["places_exact_match"]?.doubleValue != nil)
+            #expect(results["predictions"]?.arrayValue?.first?["prompt"]?.stringValue?.hasSuffix("### 応答:\n") == true)
+        }
+        let summary = try Self.json(out + "/eval/tasks/summary.json")
+        #expect(summary["checkpoints"]?.arrayValue?.map { $0["checkpoint"] } == [.string("pretrain"), .string("qa")])
+        #expect(run.stdout.contains("places_exact_match"))
+
+        // Perplexity: the one document and its EOS scored as one window, as `kondate score` scores those tokens.
+        let model = out + "/tune/qa/model"
+        let encoded = try kondate(["score", "--model", model, "--text", "東京は日本の首都です。The quick brown fox jumps over the lazy dog.", "--json"])
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let eos = try #require(try Self.json(model + "/generation_config.json")["eos_token_id"]?.intValue)
+        let ids = (try JSONParser.parse(encoded.stdout)["tokens"]?.arrayValue ?? []).compactMap(\.intValue) + [eos]
+        let scored = try kondate(["score", "--model", model, "--tokens", ids.map(String.init).joined(separator: ","), "--json"])
+        let reference = try #require(try JSONParser.parse(scored.stdout)["loss"]?.doubleValue)
+        let perplexity = try Self.json(out + "/eval/held_out/qa/results.json")
+        let loss = try #require(perplexity["loss"]?.doubleValue)
+        #expect(perplexity["tokens"] == .int(ids.count - 1))
+        #expect(abs(loss - reference) <= 1e-5 * reference, "perplexity suite \(loss), kondate score \(reference)")
+        #expect(abs((perplexity["perplexity"]?.doubleValue ?? 0) - exp(loss)) <= 1e-9 * exp(loss))
+
+        // Generation: FastChat answer lines, and every turn rated through the local judge with the key from the environment.
+        let answers = try String(contentsOfFile: out + "/eval/questions/qa/questions.answers.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(answers.count == 2)
+        let first = try JSONParser.parse(String(answers[0]))
+        #expect(first["question_id"] == .int(1) && first["model_id"] == .string("qa"))
+        #expect(first["choices"]?.arrayValue?.first?["turns"]?.arrayValue?.count == 2)
+        let requests = server.receivedRequests()
+        #expect(requests.count == 4)
+        #expect(requests.allSatisfy { $0.path == "/v1/chat/completions" && $0.headers["authorization"] == "Bearer sk-local-test" })
+        #expect(requests.first?.bodyText.contains("次の文に出てくる地名を答えなさい。") == true)
+        let judgments = try String(contentsOfFile: out + "/eval/questions/qa/questions.judgments.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(judgments.count == 4 && judgments.allSatisfy { $0.contains(#""score":7"#) })
+        let generation = try Self.json(out + "/eval/questions/qa/results.json")
+        #expect(generation["scores"]?["judge_score"] == .double(7))
+        #expect(generation["judge_error"] == .null)
+    }
+
+    @Test func anUnreachableJudgeFailsOnlyItsSuite() throws {
+        let dir = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let endpoint = "http://127.0.0.1:\(LocalHTTPServer.unusedPort())/v1"
+        let recipe = try Self.recipe(in: dir, judge: endpoint)
+        let out = dir + "/run"
+        let run = try kondate(["run", recipe, "--out", out])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("error: eval.questions (qa): judge endpoint \(endpoint)/chat/completions is unreachable: connection refused"),
+                "\(run.stderr)")
+        // The other suites completed, and the answers were kept.
+        #expect(FileManager.default.fileExists(atPath: out + "/eval/tasks/summary.json"))
+        #expect(FileManager.default.fileExists(atPath: out + "/eval/held_out/qa/results.json"))
+        #expect(FileManager.default.fileExists(atPath: out + "/eval/questions/qa/questions.answers.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/eval/questions/qa/questions.judgments.jsonl"))
+        let results = try Self.json(out + "/eval/questions/qa/results.json")
+        #expect(results["judge_error"]?.stringValue?.contains("unreachable") == true)
+    }
+}
