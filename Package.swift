@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
         .target(name: "KondateEval", dependencies: ["KondateSupport"]),
         .target(name: "KondateTune", dependencies: ["KondateRecipe", "KondateData", "KondateSupport"]),
-        .target(name: "KondateRuntime", dependencies: ["KondateCorpus", "KondateTensor", "KondateTune", "KondateEval", "KondateRecipe", "KondateData", "KondateSupport"]),
+        .target(name: "KondateRuntime", dependencies: ["KondateCorpus", "KondateTensor", "KondateTune", "KondateEval", "KondatePlan", "KondateRecipe", "KondateData", "KondateSupport"]),
         .executableTarget(name: "kondate", dependencies: [
             "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime", "KondateTune", "KondateEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -6,12 +6,16 @@ import KondateSupport
 /// Executes a recipe's tokenizer and corpus sections: the stages `corpus.prepare.<source>`,
 /// `tokenizer`, `corpus.tokenize.<source>` and `corpus.mix` of the execution graph.
 ///
-/// Output layout under `directory`:
+/// One directory per stage under `directory` (`kondate run` makes each a link into its content-addressed
+/// store; the stage methods only read and write these paths):
 ///
-///     corpus/prepared/<source>.jsonl         filtered documents   (+ <source>.report.json)
-///     tokenizer/tokenizer.json               a trained tokenizer (a loaded one is read in place)
-///     corpus/tokens/<source>.bin, .idx       Megatron indexed dataset, EOD after each document
+///     corpus/prepared/<source>/<source>.jsonl       filtered documents (+ <source>.report.json)
+///     tokenizer/tokenizer.json                      a trained tokenizer (a loaded one is read in place)
+///     corpus/tokens/<source>/<source>.bin, .idx     Megatron indexed dataset, EOD after each document
 ///     corpus/mix/train.source.u16, .sample.i64, mixture.json
+///
+/// `run()` executes every stage in order; the stage methods (`prepare`, `prepareTokenizer`,
+/// `tokenize`, `mixture`/`writeMixture`) execute one each.
 public struct CorpusRun {
     public var recipe: Recipe
     public var directory: String
@@ -41,55 +45,113 @@ public struct CorpusRun {
         try DocumentReader.expand(recipe: recipe, at: "corpus.sources.\(source.name).paths")
     }
 
+    /// The directory of a stage's outputs, relative to the run directory.
+    public static func stageDirectory(_ stage: String) -> String? {
+        if stage == "tokenizer" { return "tokenizer" }
+        if stage == "corpus.mix" { return "corpus/mix" }
+        if stage.hasPrefix("corpus.prepare.") { return "corpus/prepared/" + stage.dropFirst("corpus.prepare.".count) }
+        if stage.hasPrefix("corpus.tokenize.") { return "corpus/tokens/" + stage.dropFirst("corpus.tokenize.".count) }
+        return nil
+    }
+
+    /// The prepared documents of a source.
+    public func preparedFile(_ source: String) -> String { path("corpus", "prepared", source, "\(source).jsonl") }
+    /// The Megatron dataset prefix of a source.
+    public func tokensPrefix(_ source: String) -> String { path("corpus", "tokens", source, source) }
+    /// The file a trained tokenizer is written to.
+    public var trainedTokenizerFile: String { path("tokenizer", "tokenizer.json") }
+
     public func run() throws -> Result {
         guard let corpus = recipe.corpus else { throw CorpusError("the recipe has no corpus section") }
         var result = Result()
-        let onError = DocumentReader.OnError(rawValue: corpus.onError) ?? .skip
-
-        // corpus.prepare.<source>
-        for source in corpus.sources {
-            let files = try files(of: source)
-            log("corpus.prepare.\(source.name): \(files.count) file\(files.count == 1 ? "" : "s")")
-            let output = path("corpus", "prepared", "\(source.name).jsonl")
-            let report = try SourcePreparation(source: source, files: files, onError: onError, seed: recipe.seed, threads: threads)
-                .run(output: output)
-            try write(report.json, to: path("corpus", "prepared", "\(source.name).report.json"))
-            if report.documentsOut == 0 {
-                throw CorpusError("source '\(source.name)' has no documents left after reading and filtering (see \(path("corpus", "prepared", "\(source.name).report.json")))",
-                                  at: recipe.tree.keyLocation("corpus.sources.\(source.name)"))
-            }
-            result.filterReports.append(report)
-        }
-
-        // tokenizer
-        let tokenizer = try prepareTokenizer(&result)
-        try checkVocabulary(tokenizer)
-
-        // corpus.tokenize.<source>
-        let eod = try endOfDocumentID(tokenizer)
-        let dtype = MegatronDType.optimal(vocabularySize: max(tokenizer.vocabularySize, recipe.model.vocabSize))
-        var mixSources: [MixtureSource] = []
+        for source in corpus.sources { result.filterReports.append(try prepare(source)) }
+        let (file, tokenizer) = try prepareTokenizer()
+        result.tokenizerPath = file
+        result.tokenizer = tokenizer
         for source in corpus.sources {
             let started = Date()
-            let prefix = path("corpus", "tokens", source.name)
-            let (documents, tokens) = try tokenize(path("corpus", "prepared", "\(source.name).jsonl"), with: tokenizer, eod: eod, into: prefix, dtype: dtype)
-            log("corpus.tokenize.\(source.name): \(Format.grouped(documents)) documents, \(Format.grouped(tokens)) tokens")
+            let (documents, tokens) = try tokenize(source, with: tokenizer)
             result.tokenReports.append((source.name, documents, tokens, Date().timeIntervalSince(started)))
-            mixSources.append(MixtureSource(name: source.name, prefix: prefix, weight: source.weight, budget: source.budget, maxEpochs: source.maxEpochs))
         }
-
-        // corpus.mix
-        if let pretrain = recipe.pretrain {
-            let samples = pretrain.steps * pretrain.globalBatch
-            let mixture = try Mixture(sources: mixSources, samples: samples, seqLen: recipe.model.seqLen, heldOut: corpus.heldOut,
-                                      seed: UInt64(recipe.seed))
-            try FileManager.default.createDirectory(atPath: path("corpus", "mix"), withIntermediateDirectories: true)
-            try mixture.writeIndex(to: path("corpus", "mix", "train"))
-            try write(mixture.reportJSON, to: path("corpus", "mix", "mixture.json"))
-            log("corpus.mix: \(Format.grouped(samples)) samples of \(recipe.model.seqLen + 1) tokens")
+        if recipe.pretrain != nil {
+            let mixture = try self.mixture()
+            try writeMixture(mixture)
             result.mixture = mixture
         }
         return result
+    }
+
+    /// `corpus.prepare.<source>`: reads, filters and deduplicates a source into its prepared file.
+    public func prepare(_ source: Recipe.Source) throws -> FilterReport {
+        let onError = DocumentReader.OnError(rawValue: recipe.corpus?.onError ?? "skip") ?? .skip
+        let files = try files(of: source)
+        log("corpus.prepare.\(source.name): \(files.count) file\(files.count == 1 ? "" : "s")")
+        let output = preparedFile(source.name)
+        let reportFile = path("corpus", "prepared", source.name, "\(source.name).report.json")
+        var preparation = SourcePreparation(source: source, files: files, onError: onError, seed: recipe.seed, threads: threads)
+        let recipe = self.recipe
+        preparation.originPath = { recipe.portablePath($0) }
+        let report = try preparation.run(output: output)
+        try write(report.json, to: reportFile)
+        if report.documentsOut == 0 {
+            throw CorpusError("source '\(source.name)' has no documents left after reading and filtering (see \(reportFile))",
+                              at: recipe.tree.keyLocation("corpus.sources.\(source.name)"))
+        }
+        return report
+    }
+
+    /// `tokenizer`: trains the recipe's tokenizer on the prepared sources, or loads the one it names;
+    /// returns its file and the tokenizer, checked against the model's vocabulary.
+    public func prepareTokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
+        var result = Result()
+        let tokenizer = try prepareTokenizer(&result)
+        try checkVocabulary(tokenizer)
+        return (result.tokenizerPath ?? trainedTokenizerFile, tokenizer)
+    }
+
+    /// The tokenizer a finished `tokenizer` stage left (the trained file, or the recipe's).
+    public func loadTokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
+        if let declared = recipe.tokenizer?.path {
+            let location = recipe.tree.at("tokenizer.path")?.location
+            let file = PathCheck.resolve(declared, relativeTo: location)
+            do { return (file, try TokenizerLoader.load(path: file)) } catch let e as TokenizerError {
+                throw CorpusError("tokenizer: \(e.description)", at: location)
+            }
+        }
+        do { return (trainedTokenizerFile, try TokenizerLoader.load(path: trainedTokenizerFile)) } catch let e as TokenizerError {
+            throw CorpusError("tokenizer: \(e.description)")
+        }
+    }
+
+    /// `corpus.tokenize.<source>`: encodes the prepared documents, EOD after each, into the source's
+    /// Megatron dataset.
+    public func tokenize(_ source: Recipe.Source, with tokenizer: any Tokenizer) throws -> (documents: Int, tokens: Int) {
+        let eod = try endOfDocumentID(tokenizer)
+        let dtype = MegatronDType.optimal(vocabularySize: max(tokenizer.vocabularySize, recipe.model.vocabSize))
+        try FileManager.default.createDirectory(atPath: path("corpus", "tokens", source.name), withIntermediateDirectories: true)
+        let (documents, tokens) = try tokenize(preparedFile(source.name), with: tokenizer, eod: eod, into: tokensPrefix(source.name), dtype: dtype)
+        log("corpus.tokenize.\(source.name): \(Format.grouped(documents)) documents, \(Format.grouped(tokens)) tokens")
+        return (documents, tokens)
+    }
+
+    /// The pretraining mixture over the tokenized sources (computed; `writeMixture` is the
+    /// `corpus.mix` stage's output).
+    public func mixture() throws -> Mixture {
+        guard let corpus = recipe.corpus else { throw CorpusError("the recipe has no corpus section") }
+        guard let pretrain = recipe.pretrain else { throw CorpusError("the recipe has no pretrain section to mix for") }
+        let sources = corpus.sources.map { s in
+            MixtureSource(name: s.name, prefix: tokensPrefix(s.name), weight: s.weight, budget: s.budget, maxEpochs: s.maxEpochs)
+        }
+        return try Mixture(sources: sources, samples: pretrain.steps * pretrain.globalBatch, seqLen: recipe.model.seqLen,
+                           heldOut: corpus.heldOut, seed: UInt64(recipe.seed))
+    }
+
+    /// `corpus.mix`: writes the mixture's sample index and report.
+    public func writeMixture(_ mixture: Mixture) throws {
+        try FileManager.default.createDirectory(atPath: path("corpus", "mix"), withIntermediateDirectories: true)
+        try mixture.writeIndex(to: path("corpus", "mix", "train"))
+        try write(mixture.reportJSON, to: path("corpus", "mix", "mixture.json"))
+        log("corpus.mix: \(Format.grouped(mixture.count)) samples of \(recipe.model.seqLen + 1) tokens")
     }
 
     func write(_ json: JSON, to file: String) throws {
@@ -142,7 +204,7 @@ public struct CorpusRun {
         for name in sources {
             var texts: [String] = []
             var total = 0
-            let reader = try LineReader(path: path("corpus", "prepared", "\(name).jsonl"))
+            let reader = try LineReader(path: preparedFile(name))
             try reader.forEachLine { line, _ in
                 if case let .object(entries)? = try? JSONParser.parse(line), case let .string(text)? = entries.first(where: { $0.0 == "text" })?.1 {
                     texts.append(text)

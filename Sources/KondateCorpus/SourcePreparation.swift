@@ -50,6 +50,9 @@ public struct SourcePreparation {
     public var seed: Int
     public var threads: Int
     public var chunkSize = 2048
+    /// How a document's file is named in its `origin` (e.g. relative to the recipe, so the prepared
+    /// file does not depend on where the run started).
+    public var originPath: @Sendable (String) -> String = { $0 }
 
     public init(source: Recipe.Source, files: [String], onError: DocumentReader.OnError, seed: Int,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
@@ -135,7 +138,7 @@ public struct SourcePreparation {
                     }
                     if !kept {
                         if report.steps[j].dropped.count < 3 {
-                            report.steps[j].dropped.append((document.origin, String(document.text.prefix(160))))
+                            report.steps[j].dropped.append(("\(originPath(document.file)):\(document.line)", String(document.text.prefix(160))))
                         }
                         break
                     }
@@ -143,7 +146,7 @@ public struct SourcePreparation {
                     report.steps[j].charactersOut += characters
                 }
                 guard kept else { continue }
-                var entry: [(String, JSON)] = [("text", .string(document.text)), ("origin", .string(document.origin))]
+                var entry: [(String, JSON)] = [("text", .string(document.text)), ("origin", .string("\(originPath(document.file)):\(document.line)"))]
                 if let meta = document.metadata { entry.append(("meta", meta)) }
                 let line = JSON.object(entry).rendered(pretty: false) + "\n"
                 pending.append(contentsOf: Array(line.utf8))

@@ -94,3 +94,14 @@ public enum PathCheck {
         }
     }
 }
+
+extension Recipe {
+    /// A resolved input path as artifacts and manifests name it: relative to the recipe file's directory
+    /// when it lies under it, so that outputs do not depend on where the run was started from or where
+    /// the checkout lives. Other paths (absolute, or reached through `..` from a base recipe) are kept.
+    public func portablePath(_ path: String) -> String {
+        let directory = Composer.directory(of: file)
+        guard !directory.isEmpty, directory != "." else { return path }
+        return path.hasPrefix(directory + "/") ? String(path.dropFirst(directory.count + 1)) : path
+    }
+}

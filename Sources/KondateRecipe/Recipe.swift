@@ -71,6 +71,8 @@ public struct Recipe: Sendable {
         public var name: String, from: String, datasets: [TuneDataset], template: String, lossMask: String
         public var epochs: Double, globalBatch: Int, microBatch: Int, lr: Double, weightDecay: Double
         public var schedule: Schedule, maxLength: Int, packing: Bool, precision: String
+        /// Steps between checkpoints (nil: a tenth of the stage's steps, at least 1) and checkpoints kept (0: all).
+        public var checkpointEvery: Int?, checkpointKeep: Int
     }
 
     public struct EvalSuite: Sendable {
@@ -181,7 +183,8 @@ public struct Recipe: Sendable {
                              epochs: r.double("\(p).epochs") ?? 1, globalBatch: r.int("\(p).global_batch") ?? 1, microBatch: r.int("\(p).micro_batch") ?? 1,
                              lr: r.double("\(p).lr") ?? 0, weightDecay: r.double("\(p).weight_decay") ?? 0, schedule: r.schedule("\(p).schedule"),
                              maxLength: r.int("\(p).max_length") ?? seq, packing: r.bool("\(p).packing") ?? false,
-                             precision: r.string("\(p).precision") ?? "bf16")
+                             precision: r.string("\(p).precision") ?? "bf16", checkpointEvery: r.int("\(p).checkpoint.every"),
+                             checkpointKeep: r.int("\(p).checkpoint.keep") ?? 2)
         }
         eval = (t.at("eval")?.entries ?? []).map { e in
             let p = "eval.\(e.key)"

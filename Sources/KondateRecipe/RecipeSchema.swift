@@ -209,6 +209,13 @@ public enum RecipeSchema {
         Field("keep", .count(min: 0), "Checkpoints kept (0 keeps all).", default: .value(.int(3)), unit: "checkpoints"),
     ])
 
+    public static let tuneCheckpointing = ObjectSchema("TuneCheckpointing",
+        "When a tune stage writes checkpoints (under `tune/<name>/checkpoints`, resumed automatically) and how many are kept.", fields: [
+        Field("every", .count(min: 1), "Steps between checkpoints (one is always written at the end).",
+              default: .derived("a tenth of the stage's steps, at least 1"), unit: "steps"),
+        Field("keep", .count(min: 0), "Checkpoints kept (0 keeps all).", default: .value(.int(2)), unit: "checkpoints"),
+    ])
+
     public static let pretrain = ObjectSchema("Pretrain", "Pretraining on the corpus mix.", fields: [
         Field("global_batch", .count(min: 1, max: 1 << 30), "Sequences per optimizer step, over all data-parallel ranks.", required: true, unit: "sequences"),
         Field("steps", .count(min: 1), "Optimizer steps.", default: .derived("⌈tokens / (global_batch × seq_len)⌉"), unit: "steps"),
@@ -258,6 +265,7 @@ public enum RecipeSchema {
         Field("max_length", .count(min: 1), "Maximum tokens per example; longer ones are truncated.", default: .derived("model.seq_len"), unit: "tokens"),
         Field("packing", .boolean, "Pack several short examples into one sequence.", default: .value(.bool(false))),
         Field("precision", .choice(["bf16", "fp16", "fp32"]), "Training precision.", default: .derived("pretrain.precision; without pretraining fp32 on cpu, bf16 otherwise")),
+        Field("checkpoint", .object(tuneCheckpointing), "Checkpointing; an interrupted stage resumes from its newest checkpoint."),
     ])
 
     // MARK: Evaluation and release

@@ -44,12 +44,38 @@ public struct EvalStage {
         self.log = log
     }
 
-    /// One checkpoint's outcome: headline scores by name (nil where not computed) and the results file.
+    /// One checkpoint's outcome: headline scores by name (nil where not computed), the rows of the
+    /// terminal table, and a problem that did not stop the stage (a failed judge).
     public struct Outcome: Sendable {
         public var checkpoint: String
         public var scores: [(name: String, value: Double?)]
-        public var resultsFile: String
+        public var rows: [(label: String, value: String)]
         public var error: String?
+
+        public var json: JSON {
+            .object([("checkpoint", .string(checkpoint)),
+                     ("scores", .object(scores.map { ($0.name, $0.value.map(JSON.double) ?? .null) })),
+                     ("rows", .array(rows.map { .array([.string($0.label), .string($0.value)]) })),
+                     ("error", error.map(JSON.string) ?? .null)])
+        }
+
+        public init(checkpoint: String, scores: [(name: String, value: Double?)], rows: [(label: String, value: String)], error: String?) {
+            self.checkpoint = checkpoint
+            self.scores = scores
+            self.rows = rows
+            self.error = error
+        }
+
+        public init?(json: JSON) {
+            guard let checkpoint = json["checkpoint"]?.stringValue, case let .object(scores)? = json["scores"] else { return nil }
+            self.checkpoint = checkpoint
+            self.scores = scores.map { ($0.0, $0.1.doubleValue) }
+            rows = (json["rows"]?.arrayValue ?? []).compactMap { row in
+                guard let cells = row.arrayValue, cells.count == 2, let a = cells[0].stringValue, let b = cells[1].stringValue else { return nil }
+                return (a, b)
+            }
+            error = json["error"]?.stringValue
+        }
     }
 
     public struct Summary: Sendable {
@@ -57,18 +83,31 @@ public struct EvalStage {
         public var kind: String
         public var outcomes: [Outcome]
         /// Side by side: one row per score, one column per checkpoint.
-        public var table: String
+        public var table: String { EvalStage.sideBySide(outcomes.map { ($0.checkpoint, $0.rows) }) }
         /// Problems that did not stop the stage (a failed judge).
-        public var errors: [String]
+        public var errors: [String] { outcomes.compactMap { o in o.error.map { "eval.\(suite) (\(o.checkpoint)): \($0)" } } }
 
         public var json: JSON {
             .object([("suite", .string(suite)), ("kind", .string(kind)),
                      ("checkpoints", .array(outcomes.map { o in
-                         .object([("checkpoint", .string(o.checkpoint)), ("results", .string(o.resultsFile)),
+                         .object([("checkpoint", .string(o.checkpoint)), ("results", .string("\(o.checkpoint)/results.json")),
                                   ("scores", .object(o.scores.map { ($0.name, $0.value.map(JSON.double) ?? .null) })),
                                   ("error", o.error.map(JSON.string) ?? .null)])
                      })),
                      ("errors", .array(errors.map(JSON.string)))])
+        }
+
+        public init(suite: String, kind: String, outcomes: [Outcome]) {
+            self.suite = suite
+            self.kind = kind
+            self.outcomes = outcomes
+        }
+
+        /// Writes `eval/<suite>/summary.json` under a run directory.
+        public func write(runDirectory: String) throws {
+            let dir = "\(runDirectory)/eval/\(suite)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try AtomicFile.write(Data((json.rendered() + "\n").utf8), to: dir + "/summary.json")
         }
     }
 
@@ -80,57 +119,59 @@ public struct EvalStage {
         checkpoint == "pretrain" ? runDirectory + "/pretrain/model" : runDirectory + "/tune/\(checkpoint)/model"
     }
 
+    /// Every checkpoint of the suite in turn; writes the suite summary.
     public func run() throws -> Summary {
-        let files: [String]
-        do { files = try DocumentReader.expand(recipe: recipe, at: "eval.\(suite.name).datasets") } catch let e as CorpusError {
+        var outcomes = [Outcome]()
+        var judgeFailure: String?
+        for checkpoint in suite.checkpoints {
+            let outcome = try run(checkpoint: checkpoint, skipJudge: judgeFailure)
+            if judgeFailure == nil { judgeFailure = outcome.error }
+            outcomes.append(outcome)
+        }
+        let summary = Summary(suite: suite.name, kind: suite.kind, outcomes: outcomes)
+        try summary.write(runDirectory: directory)
+        return summary
+    }
+
+    /// The dataset files of the suite.
+    func datasetFiles() throws -> [String] {
+        do { return try DocumentReader.expand(recipe: recipe, at: "eval.\(suite.name).datasets") } catch let e as CorpusError {
             throw RuntimeError("eval.\(suite.name): \(e.message)", at: e.location ?? at("datasets"))
         }
-        try FileManager.default.createDirectory(atPath: path(), withIntermediateDirectories: true)
-        var outcomes = [Outcome]()
-        var errors = [String]()
-        var judgeFailure: String?
-        var sections = [(checkpoint: String, rows: [(String, String)])]()
-        for checkpoint in suite.checkpoints {
-            let modelDirectory = Self.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
-            let stageName = checkpoint == "pretrain" ? "pretrain" : "tune.\(checkpoint)"
-            guard FileManager.default.fileExists(atPath: modelDirectory + "/config.json") else {
-                throw RuntimeError("eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",
-                                   at: at("checkpoints"))
-            }
-            let sampler = Sampler(temperature: suite.temperature, seed: UInt64(recipe.seed))
-            let generator: ModelTextGenerator
-            do { generator = try ModelTextGenerator.load(directory: modelDirectory, sampler: sampler) } catch {
-                throw RuntimeError("eval.\(suite.name): cannot load checkpoint '\(checkpoint)' from \(modelDirectory): \(error)", at: at("checkpoints"))
-            }
-            try FileManager.default.createDirectory(atPath: path(checkpoint), withIntermediateDirectories: true)
-            let started = Date()
-            var outcome: Outcome
-            var rows: [(String, String)]
-            switch suite.kind {
-            case "llm-jp-eval":
-                (outcome, rows) = try llmJPEval(files: files, checkpoint: checkpoint, generator: generator)
-            case "perplexity":
-                (outcome, rows) = try perplexity(files: files, checkpoint: checkpoint, generator: generator)
-            case "generation":
-                (outcome, rows) = try generation(files: files, checkpoint: checkpoint, generator: generator, skipJudge: judgeFailure)
-                if let error = outcome.error, judgeFailure == nil { judgeFailure = error }
-            default:
-                throw RuntimeError("eval.\(suite.name): unknown kind '\(suite.kind)'", at: at("kind"))
-            }
-            if let error = outcome.error { errors.append("eval.\(suite.name) (\(checkpoint)): \(error)") }
-            log("eval.\(suite.name): \(checkpoint) done in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
-            outcome.resultsFile = path(checkpoint, "results.json")
-            outcomes.append(outcome)
-            sections.append((checkpoint, rows))
+    }
+
+    /// The suite on one checkpoint (the stage `eval.<suite>.<checkpoint>`), writing
+    /// `eval/<suite>/<checkpoint>/`. `skipJudge` is an earlier judge failure of this suite: judging is
+    /// then not tried again.
+    public func run(checkpoint: String, skipJudge: String? = nil) throws -> Outcome {
+        let files = try datasetFiles()
+        let modelDirectory = Self.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
+        let stageName = checkpoint == "pretrain" ? "pretrain" : "tune.\(checkpoint)"
+        guard FileManager.default.fileExists(atPath: modelDirectory + "/config.json") else {
+            throw RuntimeError("eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",
+                               at: at("checkpoints"))
         }
-        let summary = Summary(suite: suite.name, kind: suite.kind, outcomes: outcomes, table: Self.sideBySide(sections), errors: errors)
-        try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
-        return summary
+        let sampler = Sampler(temperature: suite.temperature, seed: UInt64(recipe.seed))
+        let generator: ModelTextGenerator
+        do { generator = try ModelTextGenerator.load(directory: modelDirectory, sampler: sampler) } catch {
+            throw RuntimeError("eval.\(suite.name): cannot load checkpoint '\(checkpoint)' from \(modelDirectory): \(error)", at: at("checkpoints"))
+        }
+        try FileManager.default.createDirectory(atPath: path(checkpoint), withIntermediateDirectories: true)
+        let started = Date()
+        let outcome: Outcome
+        switch suite.kind {
+        case "llm-jp-eval": outcome = try llmJPEval(files: files, checkpoint: checkpoint, generator: generator)
+        case "perplexity": outcome = try perplexity(files: files, checkpoint: checkpoint, generator: generator)
+        case "generation": outcome = try generation(files: files, checkpoint: checkpoint, generator: generator, skipJudge: skipJudge)
+        default: throw RuntimeError("eval.\(suite.name): unknown kind '\(suite.kind)'", at: at("kind"))
+        }
+        log("eval.\(suite.name): \(checkpoint) done in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
+        return outcome
     }
 
     // MARK: llm-jp-eval
 
-    func llmJPEval(files: [String], checkpoint: String, generator: ModelTextGenerator) throws -> (Outcome, [(String, String)]) {
+    func llmJPEval(files: [String], checkpoint: String, generator: ModelTextGenerator) throws -> Outcome {
         var datasets: [EvalDataset]
         let prompt: EvalPrompt
         do {
@@ -140,6 +181,7 @@ public struct EvalStage {
         } catch {
             throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets"))
         }
+        for i in datasets.indices { datasets[i].file = recipe.portablePath(datasets[i].file) }
         if !suite.metrics.isEmpty {
             for i in datasets.indices {
                 datasets[i].metricNames = suite.metrics
@@ -164,7 +206,7 @@ public struct EvalStage {
         for c in results.report.categories where c.score != nil { scores.append((c.name, c.score)) }
         scores.append(("AVG", results.report.average))
         let rows = scores.map { ($0.0, $0.1.map { Format.fixed($0, 4) } ?? "-") }
-        return (Outcome(checkpoint: checkpoint, scores: scores, resultsFile: "", error: nil), rows)
+        return Outcome(checkpoint: checkpoint, scores: scores, rows: rows, error: nil)
     }
 
     // MARK: Perplexity
@@ -191,7 +233,7 @@ public struct EvalStage {
         return stream
     }
 
-    func perplexity(files: [String], checkpoint: String, generator: ModelTextGenerator) throws -> (Outcome, [(String, String)]) {
+    func perplexity(files: [String], checkpoint: String, generator: ModelTextGenerator) throws -> Outcome {
         let model = generator.model
         let seq = model.config.maxPositions
         let windows = suite.maxSamples ?? Int.max / (seq + 1) - 1
@@ -227,7 +269,7 @@ public struct EvalStage {
             totalLoss += lossSum
             totalTokens += scored
             let name = (file as NSString).lastPathComponent
-            perFile.append(.object([("file", .string(file)), ("windows", .int(count)), ("tokens", .int(scored)),
+            perFile.append(.object([("file", .string(recipe.portablePath(file))), ("windows", .int(count)), ("tokens", .int(scored)),
                                     ("loss", .double(mean)), ("perplexity", .double(exp(mean)))]))
             scores.append(("\(name)_perplexity", exp(mean)))
             rows.append(("\(name) perplexity", Format.fixed(exp(mean), 3)))
@@ -242,12 +284,12 @@ public struct EvalStage {
         try write(.object([("kind", .string("perplexity")), ("checkpoint", .string(checkpoint)), ("seq_len", .int(seq)),
                            ("tokens", .int(totalTokens)), ("loss", .double(mean)), ("perplexity", .double(exp(mean))),
                            ("files", .array(perFile))]), to: path(checkpoint, "results.json"))
-        return (Outcome(checkpoint: checkpoint, scores: scores, resultsFile: "", error: nil), rows)
+        return Outcome(checkpoint: checkpoint, scores: scores, rows: rows, error: nil)
     }
 
     // MARK: Generation
 
-    func generation(files: [String], checkpoint: String, generator: ModelTextGenerator, skipJudge: String?) throws -> (Outcome, [(String, String)]) {
+    func generation(files: [String], checkpoint: String, generator: ModelTextGenerator, skipJudge: String?) throws -> Outcome {
         let template: PromptTemplate
         let tok: TuneTokenizer
         do {
@@ -299,7 +341,7 @@ public struct EvalStage {
                 }
             }
             let fileScores = GenerationScores(answers)
-            perFile.append(.object([("file", .string(file)), ("answers", .string(path(checkpoint, "\(stem).answers.jsonl"))),
+            perFile.append(.object([("file", .string(recipe.portablePath(file))), ("answers", .string("\(stem).answers.jsonl")),
                                     ("scores", fileScores.json)]))
             rows.append(("\(stem) answered", String(answers.count)))
             if judge != nil {
@@ -318,7 +360,7 @@ public struct EvalStage {
                            ("judge", suite.judge.map { .object([("endpoint", .string($0.endpoint)), ("model", .string($0.model))]) } ?? .null),
                            ("judge_error", judgeError.map(JSON.string) ?? .null),
                            ("scores", overall.json), ("files", .array(perFile))]), to: path(checkpoint, "results.json"))
-        return (Outcome(checkpoint: checkpoint, scores: scores, resultsFile: "", error: judgeError), rows)
+        return Outcome(checkpoint: checkpoint, scores: scores, rows: rows, error: judgeError)
     }
 
     static func stem(_ file: String) -> String {
@@ -333,9 +375,9 @@ public struct EvalStage {
     func write(_ text: String, to file: String) throws { try AtomicFile.write(Data(text.utf8), to: file) }
 
     /// Rows of every checkpoint, merged by label in first-seen order, one column per checkpoint.
-    static func sideBySide(_ sections: [(checkpoint: String, rows: [(String, String)])]) -> String {
+    static func sideBySide(_ sections: [(checkpoint: String, rows: [(label: String, value: String)])]) -> String {
         var labels = [String]()
-        for s in sections { for (label, _) in s.rows where !labels.contains(label) { labels.append(label) } }
+        for s in sections { for row in s.rows where !labels.contains(row.label) { labels.append(row.label) } }
         let widths = [max(10, labels.map(\.count).max() ?? 0) + 2] + sections.map { max(8, $0.checkpoint.count) + 2 }
         func line(_ cells: [String]) -> String {
             zip(cells, widths).map { $0 + String(repeating: " ", count: max(0, $1 - $0.count)) }.joined()
@@ -343,7 +385,7 @@ public struct EvalStage {
         }
         var out = [line([""] + sections.map(\.checkpoint))]
         for label in labels {
-            out.append(line([label] + sections.map { s in s.rows.first { $0.0 == label }?.1 ?? "" }))
+            out.append(line([label] + sections.map { s in s.rows.first { $0.label == label }?.value ?? "" }))
         }
         return out.joined(separator: "\n") + "\n"
     }

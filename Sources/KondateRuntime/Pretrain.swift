@@ -45,7 +45,8 @@ extension LearningRateSchedule {
 }
 
 /// The `pretrain` stage: trains the recipe's model on the blended corpus, with periodic held-out
-/// loss, checkpoints (resumed automatically), metrics and a Hugging Face export.
+/// loss, checkpoints (resumed automatically), metrics and a Hugging Face export. A `StopRequest`
+/// (SIGINT, SIGTERM) stops it after the current step with a checkpoint there (`StageInterrupted`).
 ///
 /// Outputs under `directory/pretrain/`:
 ///
@@ -129,12 +130,13 @@ public struct PretrainStage {
         }
         let metricsPath = path("metrics.jsonl")
         if resumedFrom == nil { try? fm.removeItem(atPath: metricsPath) }
-        let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom)
+        let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom, tensorboard: path())
 
         log("pretrain: \(config.arch.rawValue) \(Format.grouped(model.parameterCount)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
             "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch)")
         let started = Date()
         var windowTokens = 0, windowSeconds = 0.0
+        let stopAfter = StopRequest.stopAfterStep(stage: "pretrain")
         while trainer.step < p.steps {
             let step = trainer.step
             let batches = (0..<loader.microBatchesPerStep).map { micro -> MicroBatch in
@@ -164,10 +166,18 @@ public struct PretrainStage {
                 try metrics.append(.object([("step", .int(done)), ("held_out_loss", .double(heldOut!))]))
                 log("pretrain: step \(done) held-out loss \(Format.fixed(heldOut!, 4))")
             }
-            if done % p.checkpointEvery == 0 || done == p.steps {
+            func save() throws -> String {
                 try Checkpoint.save(trainer, extra: .object([("loader", .object([("next_step", .int(done))])), ("loss", .double(report.loss)),
                                                              ("first_loss", firstLoss.map(JSON.double) ?? .null)]),
                                     root: path("checkpoints"), keep: p.checkpointKeep)
+            }
+            var saved: String?
+            if done % p.checkpointEvery == 0 || done == p.steps { saved = try save() }
+            StopRequest.checkStopAfter(stopAfter, step: done)
+            if let signal = StopRequest.requested {
+                let checkpoint = try saved ?? save()
+                log("pretrain: stopped by \(signal) after step \(done)/\(p.steps); checkpoint \(checkpoint)")
+                throw StageInterrupted(stage: "pretrain", step: done, checkpoint: checkpoint, signal: signal)
             }
         }
         if heldOut == nil, !mixture.validation.isEmpty { heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch) }
@@ -216,8 +226,11 @@ public struct PretrainStage {
 /// dropped so the file describes one consistent run.
 final class MetricsLog {
     let handle: FileHandle
+    /// The same scalars for TensorBoard, in the stage directory (`events.out.tfevents.*`).
+    let events: TensorBoardWriter?
 
-    init(path: String, truncateAfterStep: Int?) throws {
+    /// `tensorboard`: the directory for the event file (nil: none).
+    init(path: String, truncateAfterStep: Int?, tensorboard: String? = nil) throws {
         if let step = truncateAfterStep, let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let kept = text.split(separator: "\n").filter { line in
                 (try? JSONParser.parse(String(line)))?["step"]?.intValue.map { $0 <= step } ?? false
@@ -228,11 +241,22 @@ final class MetricsLog {
         guard let h = FileHandle(forWritingAtPath: path) else { throw RuntimeError("cannot write \(path)") }
         handle = h
         handle.seekToEndOfFile()
+        events = try tensorboard.map { try TensorBoardWriter(directory: $0) }
     }
 
-    deinit { try? handle.close() }
+    deinit {
+        try? handle.close()
+        try? events?.close()
+    }
 
+    /// Appends one line; with TensorBoard, every number of it except `step` becomes the scalar
+    /// `train/<key>` (`eval/<key>` for held-out losses) at that step.
     func append(_ object: JSON) throws {
         try handle.write(contentsOf: Data((object.rendered(pretty: false) + "\n").utf8))
+        guard let events, case let .object(entries) = object, let step = object["step"]?.intValue else { return }
+        for (key, value) in entries where key != "step" {
+            guard let number = value.doubleValue, !(value.boolValue != nil) else { continue }
+            try events.addScalar(tag: (key.hasPrefix("held_out") ? "eval/" : "train/") + key, value: number, step: step)
+        }
     }
 }

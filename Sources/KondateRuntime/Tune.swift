@@ -15,9 +15,18 @@ import KondateTune
 /// per stage epoch from the recipe seed, then one row per example or packed rows. Steps:
 /// ⌈rows × stage epochs / global batch⌉.
 ///
-/// Outputs under `directory/tune/<name>/`: `model/` (Hugging Face directory with the tokenizer),
-/// `metrics.jsonl`, `summary.json`. The stage starts from `pretrain` (its exported model), another tune
-/// stage, or `hf:PATH`. It has no intermediate checkpoints: an interrupted stage starts over.
+/// Outputs under `directory/tune/<name>/`: `checkpoints/step_NNNNNNNN/` (every `checkpoint.every` steps,
+/// a tenth of the stage by default, and at the end; the newest `checkpoint.keep` are kept), `model/`
+/// (Hugging Face directory with the tokenizer), `metrics.jsonl`, `summary.json`. The stage starts from
+/// `pretrain` (its exported model), another tune stage, or `hf:PATH`.
+///
+/// Resume: the rows are rebuilt from the recipe (deterministic), so a stage that finds a verified
+/// checkpoint restores the model, AdamW state and step from it and continues, ending with the weights
+/// an uninterrupted run gives, bit for bit. Checkpoints made from another starting model or other
+/// rows (the starting stage was re-trained, the data or batch changed) are removed and the stage
+/// starts over. A stage whose newest checkpoint is at its last step only re-exports the model. A
+/// `StopRequest` (SIGINT, SIGTERM) stops the stage after the current step with a checkpoint there
+/// (`StageInterrupted`).
 public struct TuneStage {
     public var recipe: Recipe
     public var stage: Recipe.TuneStage
@@ -38,12 +47,14 @@ public struct TuneStage {
 
     public struct Summary: Sendable {
         public var examples: Int, rows: Int, steps: Int, trainedTokens: Int
+        /// The checkpoint step the run continued from (equal to `steps`: the stage was already complete).
+        public var resumedFrom: Int?
         public var firstLoss: Double?, finalLoss: Double, seconds: Double
         public var modelDirectory: String
         public var json: JSON {
-            .object([("examples", .int(examples)), ("rows", .int(rows)), ("steps", .int(steps)), ("trained_tokens", .int(trainedTokens)),
-                     ("first_loss", firstLoss.map(JSON.double) ?? .null), ("final_loss", .double(finalLoss)), ("seconds", .double(seconds)),
-                     ("model", .string(modelDirectory))])
+            .object([("examples", .int(examples)), ("rows", .int(rows)), ("steps", .int(steps)), ("resumed_from", resumedFrom.map(JSON.int) ?? .null),
+                     ("trained_tokens", .int(trainedTokens)), ("first_loss", firstLoss.map(JSON.double) ?? .null),
+                     ("final_loss", .double(finalLoss)), ("seconds", .double(seconds)), ("model", .string(modelDirectory))])
         }
     }
 
@@ -127,10 +138,64 @@ public struct TuneStage {
             nanPolicy: TrainingOptions.NaNPolicy(rawValue: recipe.pretrain?.nanPolicy ?? "stop") ?? .stop))
         log("tune.\(stage.name): \(examples.count) examples, \(rows.count) rows of \(maxLength) tokens, \(steps) steps × \(stage.globalBatch), " +
             "template \(template.name), \(stage.lossMask == "all" ? "loss on all tokens" : "loss on responses")")
-        try FileManager.default.createDirectory(atPath: path(), withIntermediateDirectories: true)
-        let metrics = try MetricsLog(path: path("metrics.jsonl"), truncateAfterStep: nil)
+        let fm = FileManager.default
+        let checkpoints = path("checkpoints")
+        try fm.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+        let every = stage.checkpointEvery ?? max(1, steps / 10)
+        let name = "tune.\(stage.name)"
+
+        // What the checkpoints must agree on to be continued: the starting weights and the rows.
+        var hasher = SHA256()
+        hasher.update(UnsafeRawBufferPointer(model.parameters))
+        let startDigest = hasher.finalize()
+        var rowHasher = SHA256()
+        for row in rows {
+            row.tokens.withUnsafeBytes { rowHasher.update($0) }
+            row.targets.withUnsafeBytes { rowHasher.update($0) }
+        }
+        let rowsDigest = rowHasher.finalize()
+
+        var resumedFrom: Int?
         var firstLoss: Double?, lastLoss = Double.nan, trainedTokens = 0
-        for step in 0..<steps {
+        // The metric lines so far, also saved in each checkpoint: a resumed stage rewrites metrics.jsonl
+        // from them, so it holds one line per step even if the file was removed or is ahead of the checkpoint.
+        var metricLines: [JSON] = []
+        if let latest = try Checkpoint.list(checkpoints).last {
+            let state: Checkpoint.State
+            do { state = try Checkpoint.state(latest.path) } catch {
+                throw RuntimeError("\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
+            }
+            let extra = state.extra
+            let mismatch = [("starting model", extra["start_model_sha256"]?.stringValue != startDigest),
+                            ("rows", extra["rows_sha256"]?.stringValue != rowsDigest || extra["steps"]?.intValue != steps
+                                || extra["global_batch"]?.intValue != stage.globalBatch),
+                            ("model configuration", state.config != model.config)].filter(\.1).map(\.0)
+            if !mismatch.isEmpty {
+                log("\(name): the checkpoints under \(checkpoints) were made from another \(mismatch.joined(separator: " and ")); " +
+                    "removing them and starting over")
+                for old in try Checkpoint.list(checkpoints) { try fm.removeItem(atPath: old.path) }
+            } else {
+                do { try Checkpoint.restore(latest.path, into: trainer) } catch {
+                    throw RuntimeError("\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
+                }
+                firstLoss = extra["first_loss"]?.doubleValue
+                lastLoss = extra["loss"]?.doubleValue ?? .nan
+                trainedTokens = extra["trained_tokens"]?.intValue ?? 0
+                resumedFrom = trainer.step
+                metricLines = (extra["metrics"]?.arrayValue ?? []).filter { ($0["step"]?.intValue ?? .max) <= trainer.step }
+                if trainer.step >= steps {
+                    log("\(name): already complete (\(steps) steps in \(checkpoints)); exporting the model again")
+                } else {
+                    log("\(name): resuming from \(latest.path) (step \(trainer.step)/\(steps))")
+                }
+            }
+        }
+        let metricsPath = path("metrics.jsonl")
+        try AtomicFile.write(Data(metricLines.map { $0.rendered(pretty: false) + "\n" }.joined().utf8), to: metricsPath)
+        let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: nil, tensorboard: path())
+        let stopAfter = StopRequest.stopAfterStep(stage: name)
+        while trainer.step < steps {
+            let step = trainer.step
             let slice = rows[(step * stage.globalBatch)..<min(rows.count, (step + 1) * stage.globalBatch)]
             var batches: [MicroBatch] = []
             var i = slice.startIndex
@@ -140,20 +205,38 @@ public struct TuneStage {
                 i += microBatch
             }
             let counted = batches.reduce(0) { $0 + $1.counted }
-            guard counted > 0 else {
-                log("tune.\(stage.name): step \(step + 1) has no trained tokens (all truncated); skipped")
+            if counted > 0 {
+                let report: StepReport
+                do { report = try trainer.step(batches, seq: maxLength) } catch { throw RuntimeError("\(name): \(error)") }
+                trainedTokens += counted
+                if firstLoss == nil { firstLoss = report.loss }
+                lastLoss = report.loss
+                let line: JSON = .object([("step", .int(step + 1)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
+                                          ("grad_norm", .double(report.gradNorm)), ("trained_tokens", .int(counted))])
+                metricLines.append(line)
+                try metrics.append(line)
+                if (step + 1) % max(1, steps / 10) == 0 || step + 1 == steps {
+                    log("\(name): step \(step + 1)/\(steps)  loss \(Format.fixed(report.loss, 4))  lr \(String(format: "%.2e", report.lr))")
+                }
+            } else {
+                log("\(name): step \(step + 1) has no trained tokens (all truncated); skipped")
                 trainer.step += 1
-                continue
             }
-            let report: StepReport
-            do { report = try trainer.step(batches, seq: maxLength) } catch { throw RuntimeError("tune.\(stage.name): \(error)") }
-            trainedTokens += counted
-            if firstLoss == nil { firstLoss = report.loss }
-            lastLoss = report.loss
-            try metrics.append(.object([("step", .int(step + 1)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
-                                        ("grad_norm", .double(report.gradNorm)), ("trained_tokens", .int(counted))]))
-            if (step + 1) % max(1, steps / 10) == 0 || step + 1 == steps {
-                log("tune.\(stage.name): step \(step + 1)/\(steps)  loss \(Format.fixed(report.loss, 4))  lr \(String(format: "%.2e", report.lr))")
+            let done = trainer.step
+            func save() throws -> String {
+                try Checkpoint.save(trainer, extra: .object([
+                    ("loss", .double(lastLoss)), ("first_loss", firstLoss.map(JSON.double) ?? .null), ("trained_tokens", .int(trainedTokens)),
+                    ("steps", .int(steps)), ("global_batch", .int(stage.globalBatch)), ("rows_sha256", .string(rowsDigest)),
+                    ("start_model_sha256", .string(startDigest)), ("metrics", .array(metricLines)),
+                ]), root: checkpoints, keep: stage.checkpointKeep)
+            }
+            var saved: String?
+            if done % every == 0 || done == steps { saved = try save() }
+            StopRequest.checkStopAfter(stopAfter, step: done)
+            if let signal = StopRequest.requested {
+                let checkpoint = try saved ?? save()
+                log("\(name): stopped by \(signal) after step \(done)/\(steps); checkpoint \(checkpoint)")
+                throw StageInterrupted(stage: name, step: done, checkpoint: checkpoint, signal: signal)
             }
         }
         let out = path("model")
@@ -161,8 +244,8 @@ public struct TuneStage {
         extras.bosTokenID = tok.bos.map(Int.init)
         extras.eosTokenID = Int(tok.eos)
         try HFModel.export(model, to: out, extras: extras)
-        let summary = Summary(examples: examples.count, rows: rows.count, steps: steps, trainedTokens: trainedTokens, firstLoss: firstLoss,
-                              finalLoss: lastLoss, seconds: Date().timeIntervalSince(started), modelDirectory: out)
+        let summary = Summary(examples: examples.count, rows: rows.count, steps: steps, trainedTokens: trainedTokens, resumedFrom: resumedFrom,
+                              firstLoss: firstLoss, finalLoss: lastLoss, seconds: Date().timeIntervalSince(started), modelDirectory: out)
         try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
         return summary
     }

@@ -123,3 +123,19 @@ extension JSON {
     public var boolValue: Bool? { if case let .bool(b) = self { b } else { nil } }
     public var arrayValue: [JSON]? { if case let .array(a) = self { a } else { nil } }
 }
+
+extension JSON {
+    /// The same value with every object's keys in byte order, recursively: two values that differ only
+    /// in key order have the same canonical form, so `canonical.rendered(pretty: false)` can be hashed.
+    public var canonical: JSON {
+        switch self {
+        case let .array(items): return .array(items.map(\.canonical))
+        case let .object(entries):
+            return .object(entries.map { ($0.0, $0.1.canonical) }.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) })
+        default: return self
+        }
+    }
+
+    /// SHA-256 (hex) of the compact canonical rendering.
+    public var canonicalHash: String { SHA256.hex(Array(canonical.rendered(pretty: false).utf8)) }
+}

@@ -319,7 +319,7 @@ public enum HFModel {
     }
 
     /// The parameters under their HF names and layouts (Conv1D weights transposed back).
-    public static func writeWeights(_ model: any TrainableModel, to path: String) throws {
+    public static func writeWeights(_ model: any TrainableModel, to path: String, dtype: String = "F32") throws {
         let sources: [SafetensorsFile.TensorSource] = model.layout.tensors.map { t in
             let buffer = model.tensor(t.name)!
             if t.transposedInHF {
@@ -332,6 +332,6 @@ public enum HFModel {
             }
             return (t.name, t.shape, { body in try body(UnsafeBufferPointer(buffer)) })
         }
-        try SafetensorsFile.write(sources, metadata: ["format": "pt"], to: path)
+        try SafetensorsFile.write(sources, metadata: ["format": "pt"], dtype: dtype, to: path)
     }
 }

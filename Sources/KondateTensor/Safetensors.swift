@@ -175,8 +175,22 @@ public struct SafetensorsFile: @unchecked Sendable {
     /// A tensor to write: its values are lent to `body` without copying.
     public typealias TensorSource = (name: String, shape: [Int], values: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void)
 
-    /// Writes F32 tensors whose values are read from the caller's buffers, without copying them.
-    public static func write(_ tensors: [TensorSource], metadata: [String: String] = [:], to path: String) throws {
+    /// Bytes per element of the dtypes Kondate writes.
+    public static let writableDTypes: [String: Int] = ["F32": 4, "BF16": 2, "F16": 2]
+
+    /// Float32 → bfloat16 bits, rounding to nearest even (as torch's `.to(torch.bfloat16)`); NaN stays NaN.
+    static func bfloat16(_ x: Float) -> UInt16 {
+        if x.isNaN { return 0x7FC0 }
+        let bits = x.bitPattern
+        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    }
+
+    /// Writes tensors whose values are read from the caller's buffers: F32 without copying, BF16 and
+    /// F16 converted with round-to-nearest-even (values beyond F16's range become ±inf, as in torch).
+    public static func write(_ tensors: [TensorSource], metadata: [String: String] = [:], dtype: String = "F32", to path: String) throws {
+        guard let width = writableDTypes[dtype] else {
+            throw SafetensorsError(file: path, "cannot write dtype '\(dtype)'; Kondate writes F32, BF16 and F16")
+        }
         let sorted = tensors.sorted { $0.name < $1.name }
         var header: [(String, JSON)] = []
         if !metadata.isEmpty { header.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
@@ -185,9 +199,9 @@ public struct SafetensorsFile: @unchecked Sendable {
         for t in sorted {
             guard seen.insert(t.name).inserted else { throw SafetensorsError(file: path, "tensor '\(t.name)' is given twice") }
             let count = t.shape.reduce(1, *)
-            header.append((t.name, .object([("dtype", .string("F32")), ("shape", .array(t.shape.map(JSON.int))),
-                                             ("data_offsets", .array([.int(offset), .int(offset + 4 * count)]))])))
-            offset += 4 * count
+            header.append((t.name, .object([("dtype", .string(dtype)), ("shape", .array(t.shape.map(JSON.int))),
+                                             ("data_offsets", .array([.int(offset), .int(offset + width * count)]))])))
+            offset += width * count
         }
         var json = Array(JSON.object(header).rendered(pretty: false).utf8)
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
@@ -201,9 +215,18 @@ public struct SafetensorsFile: @unchecked Sendable {
                     guard values.count == t.shape.reduce(1, *) else {
                         throw SafetensorsError(file: path, "tensor '\(t.name)' has \(values.count) values for shape \(t.shape)")
                     }
-                    // Little-endian hosts store F32 as the format does.
-                    try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: values.baseAddress ?? UnsafePointer(bitPattern: 8)!),
-                                                      count: values.count * 4, deallocator: .none))
+                    switch dtype {
+                    case "F32":
+                        // Little-endian hosts store F32 as the format does.
+                        try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: values.baseAddress ?? UnsafePointer(bitPattern: 8)!),
+                                                          count: values.count * 4, deallocator: .none))
+                    default:
+                        var halves = [UInt16](repeating: 0, count: values.count)
+                        for i in 0..<values.count {
+                            halves[i] = (dtype == "BF16" ? bfloat16(values[i]) : Float16(values[i]).bitPattern).littleEndian
+                        }
+                        try halves.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+                    }
                 }
             }
         }

@@ -84,6 +84,36 @@ struct EvalStageCLITests {
         let generation = try Self.json(out + "/eval/questions/qa/results.json")
         #expect(generation["scores"]?["judge_score"] == .double(7))
         #expect(generation["judge_error"] == .null)
+
+        // The release: a transformers directory with the tuned weights, the manifest, the scores and a model card.
+        let release = out + "/release"
+        for f in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "manifest.json",
+                  "eval_results.json", "README.md"] {
+            #expect(FileManager.default.fileExists(atPath: release + "/" + f), "\(f)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: release + "/model.safetensors")) == Data(contentsOf: URL(fileURLWithPath: model + "/model.safetensors")))
+        let card = try String(contentsOfFile: release + "/README.md", encoding: .utf8)
+        #expect(card.hasPrefix("---\n") && card.contains("# tiny-llama-qa") && card.contains("## Pretraining data") && card.contains("| ja | 50.0% |"))
+        #expect(card.contains("| tasks | places_exact_match |") && card.contains("kondate run"), "\(card)")
+        #expect(try Self.json(release + "/eval_results.json")["questions"]?["questions_judge_score"] == .double(7))
+
+        // In bf16 only the release runs again; its weights are the fp32 ones rounded to bfloat16.
+        let bf16 = try kondate(["run", recipe, "--out", out, "--set", "release.dtype=bf16"])
+        #expect(bf16.status == 0, "\(bf16.stderr)")
+        #expect(bf16.stdout.contains("run: 1 stage ran, 15 cached"), "\(bf16.stdout)")
+        let header = try Self.safetensorsHeader(release + "/model.safetensors")
+        #expect(header["model.embed_tokens.weight"]?["dtype"] == .string("BF16"))
+        #expect(try Self.json(release + "/config.json")["torch_dtype"] == .string("bfloat16"))
+        let full = try kondate(["score", "--model", model, "--tokens", ids.map(String.init).joined(separator: ","), "--json"])
+        let half = try kondate(["score", "--model", release, "--tokens", ids.map(String.init).joined(separator: ","), "--json"])
+        let a = try #require(try JSONParser.parse(full.stdout)["loss"]?.doubleValue), b = try #require(try JSONParser.parse(half.stdout)["loss"]?.doubleValue)
+        #expect(a != b && abs(a - b) < 0.05 * a, "fp32 loss \(a), bf16 loss \(b)")
+    }
+
+    static func safetensorsHeader(_ path: String) throws -> JSON {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        return try JSONParser.parse(String(decoding: data[8..<(8 + length)], as: UTF8.self))
     }
 
     @Test func anUnreachableJudgeFailsOnlyItsSuite() throws {
@@ -94,7 +124,7 @@ struct EvalStageCLITests {
         let out = dir + "/run"
         let run = try kondate(["run", recipe, "--out", out])
         #expect(run.status == 1)
-        #expect(run.stderr.contains("error: eval.questions (qa): judge endpoint \(endpoint)/chat/completions is unreachable: connection refused"),
+        #expect(run.stderr.contains("error: eval.questions.qa: judge endpoint \(endpoint)/chat/completions is unreachable: connection refused"),
                 "\(run.stderr)")
         // The other suites completed, and the answers were kept.
         #expect(FileManager.default.fileExists(atPath: out + "/eval/tasks/summary.json"))

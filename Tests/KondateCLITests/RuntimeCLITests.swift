@@ -19,8 +19,9 @@ struct RuntimeCLITests {
     }
 
     /// A short run of the example recipe: the loss falls, a Hugging Face model and checkpoints are
-    /// written, and running again resumes from the last checkpoint instead of training anew.
-    @Test func runPretrainsAndResumes() throws {
+    /// written; running again skips every finished stage; a damaged output is recomputed (pretraining
+    /// resumes from its last checkpoint and gives the same bytes); a damaged checkpoint is named.
+    @Test func runPretrainsCachesAndRecomputes() throws {
         let out = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
         let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "pretrain.steps=12", "--set", "pretrain.checkpoint.every=6",
@@ -29,11 +30,13 @@ struct RuntimeCLITests {
         let first = try kondate(arguments)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("pretrain: 12 steps"))
-        #expect(first.stdout.contains("not run (--until tune): eval.tasks, eval.held_out, eval.questions"), "\(first.stdout)")
+        #expect(first.stdout.contains("not run (--until tune): eval.tasks.pretrain, eval.tasks.qa, eval.held_out.pretrain"), "\(first.stdout)")
         #expect(first.stdout.contains("tune.qa: 324 examples, 2 steps"), "\(first.stdout)")
+        #expect(first.stdout.contains("run: 10 stages ran, 0 cached; manifest: \(out)/manifest.json"), "\(first.stdout)")
         for f in ["model/model.safetensors", "model/tokenizer.json", "metrics.jsonl", "summary.json"] {
             #expect(FileManager.default.fileExists(atPath: out + "/tune/qa/" + f), "\(f)")
         }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out + "/pretrain").hasPrefix("store/pretrain/"))
         let summary = try Self.json(try String(contentsOfFile: out + "/pretrain/summary.json", encoding: .utf8))
         let firstLoss = try #require(summary["first_loss"]?.doubleValue), finalLoss = try #require(summary["final_loss"]?.doubleValue)
         #expect(finalLoss < firstLoss - 0.5, "loss \(firstLoss) → \(finalLoss)")
@@ -44,19 +47,39 @@ struct RuntimeCLITests {
         #expect(checkpoints == ["step_00000006", "step_00000012"])
         let metrics = try String(contentsOfFile: out + "/pretrain/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(metrics.count == 4 + 2)   // steps 3, 6, 9, 12 and two held-out evaluations
-        let weights = try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors"))
+        // The same scalars for TensorBoard.
+        let events = try #require(try FileManager.default.contentsOfDirectory(atPath: out + "/pretrain").first { $0.hasPrefix("events.out.tfevents.") })
+        let scalars = try TensorBoardReader.scalars(path: out + "/pretrain/" + events)
+        #expect(scalars.filter { $0.tag == "train/loss" }.map(\.step) == [3, 6, 9, 12])
+        #expect(scalars.filter { $0.tag == "eval/held_out_loss" }.map(\.step) == [6, 12])
+        let lastLoss = try Self.json(String(metrics[4]))["loss"]?.doubleValue
+        #expect(scalars.last { $0.tag == "train/loss" }?.value == lastLoss.map { Double(Float($0)) })
+        let weightsPath = out + "/pretrain/model/model.safetensors"
+        let weights = try Data(contentsOf: URL(fileURLWithPath: weightsPath))
 
         let again = try kondate(arguments)
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(again.stderr.contains("resuming from"))
-        #expect(again.stdout.contains("pretrain: already complete (12 steps"), "\(again.stdout)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors")) == weights)
+        #expect(again.stdout.contains("pretrain: cached (key "), "\(again.stdout)")
+        #expect(again.stdout.contains("run: 0 stages ran, 10 cached"), "\(again.stdout)")
 
-        // A flipped byte in the newest checkpoint stops the resume with the file named.
-        let optimizer = out + "/pretrain/checkpoints/step_00000012/optimizer.safetensors"
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: optimizer)))
+        // A damaged output: the stage runs again, resumes from its step-12 checkpoint, and writes the same bytes.
+        var bytes = [UInt8](weights)
         bytes[bytes.count - 5] ^= 0x80
-        try Data(bytes).write(to: URL(fileURLWithPath: optimizer))
+        try Data(bytes).write(to: URL(fileURLWithPath: weightsPath))
+        let repaired = try kondate(arguments)
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(repaired.stderr.contains("warning: pretrain: pretrain/model/model.safetensors does not match its recorded SHA-256; recomputing"),
+                "\(repaired.stderr)")
+        #expect(repaired.stderr.contains("resuming from"))
+        #expect(repaired.stdout.contains("run: 1 stage ran, 9 cached"), "\(repaired.stdout)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: weightsPath)) == weights)
+
+        // A damaged checkpoint stops the resume with the file named.
+        let optimizer = out + "/pretrain/checkpoints/step_00000012/optimizer.safetensors"
+        var state = [UInt8](try Data(contentsOf: URL(fileURLWithPath: optimizer)))
+        state[state.count - 5] ^= 0x80
+        try Data(state).write(to: URL(fileURLWithPath: optimizer))
+        try FileManager.default.removeItem(atPath: weightsPath)
         let corrupt = try kondate(arguments)
         #expect(corrupt.status == 1)
         #expect(corrupt.stderr.contains("optimizer.safetensors: checksum mismatch"), "\(corrupt.stderr)")

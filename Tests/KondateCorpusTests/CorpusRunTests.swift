@@ -85,8 +85,8 @@ struct CorpusRunTests {
         // The .bin/.idx holds exactly the tokenizer's encoding of each prepared document plus EOD.
         let tokenizer = try TokenizerLoader.load(path: dir.path + "/out-a/tokenizer/tokenizer.json")
         let eod = try #require(tokenizer.id(of: "</s>"))
-        let dataset = try IndexedDataset(prefix: dir.path + "/out-a/corpus/tokens/en")
-        let prepared = try String(contentsOfFile: dir.path + "/out-a/corpus/prepared/en.jsonl", encoding: .utf8).split(separator: "\n")
+        let dataset = try IndexedDataset(prefix: dir.path + "/out-a/corpus/tokens/en/en")
+        let prepared = try String(contentsOfFile: dir.path + "/out-a/corpus/prepared/en/en.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(dataset.count == prepared.count)
         for (i, line) in prepared.prefix(50).enumerated() {
             guard case let .string(text)? = try JSONParser.parse(String(line))["text"] else { Issue.record("bad line"); continue }
@@ -124,7 +124,7 @@ struct CorpusRunTests {
         let ok = try Self.load(path, set: ["tokenizer.vocab_size=3000"])
         let result = try CorpusRun(recipe: ok, directory: dir.path + "/out").run()
         #expect(result.tokenizer?.vocabularySize == 3000)
-        #expect(try IndexedDataset(prefix: dir.path + "/out/corpus/tokens/ja").count > 0)
+        #expect(try IndexedDataset(prefix: dir.path + "/out/corpus/tokens/ja/ja").count > 0)
     }
 
     @Test func badInputsAreNamed() throws {

@@ -2,24 +2,36 @@ import ArgumentParser
 import Foundation
 import KondatePlan
 import KondateRecipe
+import KondateRuntime
 import KondateSupport
 
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "Semantic diff of two recipes: changed, added and removed values with where each side set them, then plan deltas.",
-        discussion: "Exit status: 0 when the resolved recipes are identical, 1 when they differ, 2 when an input has errors.")
+        abstract: "Diff two recipes, two run directories or two releases.",
+        discussion: """
+        Two recipes: changed, added and removed values with where each side set them, then plan deltas. \
+        Two run directories (or release directories): recipe changes, input files that changed, the stages \
+        whose keys differ and the first input that made each differ, artifacts that differ for equal keys \
+        (not reproduced), layout and environment, where the loss curves diverge, eval scores side by side, \
+        and whether weights are bitwise identical (else the largest |Δ| per tensor). \
+        Exit status: 0 when identical, 1 when they differ, 2 when an input has errors.
+        """)
 
-    @Argument(help: "The old recipe.") var a: String
-    @Argument(help: "The new recipe.") var b: String
+    @Argument(help: "The old recipe, run directory or release directory.") var a: String
+    @Argument(help: "The new one.") var b: String
 
     @Flag(help: "Print the diff as JSON.") var json = false
     @Flag(help: "Never colour the output.") var noColor = false
 
-    func load(_ path: String) throws -> (LoadedRecipe, Recipe) {
+    static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            printError("kondate diff: '\(path)' is a directory; diff compares two recipe files\n")
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    func load(_ path: String) throws -> (LoadedRecipe, Recipe) {
+        if Self.isDirectory(path) {
+            printError("kondate diff: '\(path)' is a directory but the other side is a recipe file; compare two recipes or two run directories\n")
             throw ExitCode(Exit.usage)
         }
         let loaded = RecipeFrontend.load(path: path)
@@ -32,6 +44,16 @@ struct DiffCommand: ParsableCommand {
     }
 
     func run() throws {
+        if Self.isDirectory(a) && Self.isDirectory(b) {
+            let diff: RunDiff
+            do { diff = try RunDiff.compare(a, b) } catch {
+                printError("kondate diff: \(error)\n")
+                throw ExitCode(Exit.usage)
+            }
+            print(json ? diff.json.rendered() : diff.text, terminator: json ? "\n" : "")
+            if !diff.identical { throw ExitCode(1) }
+            return
+        }
         let (_, ra) = try load(a)
         let (_, rb) = try load(b)
         let changes = RecipeDiff.changes(from: ra.tree, to: rb.tree)

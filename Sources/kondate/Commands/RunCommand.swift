@@ -9,30 +9,43 @@ import KondateTensor
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Execute a recipe on the CPU runtime: corpus, tokenizer, mixture, pretraining, instruction tuning and evaluation.",
+        abstract: "Execute a recipe's execution graph on the CPU runtime, skipping stages whose outputs already exist.",
         discussion: """
-        Stages executed: corpus.prepare.<source>, tokenizer, corpus.tokenize.<source>, corpus.mix, \
-        pretrain, tune.<name> and eval.<name>. The release stage is not executed by this version; it is \
-        listed as not run. Pretraining resumes from the newest complete checkpoint under \
-        <out>/pretrain/checkpoints; the corpus stages are recomputed (they are deterministic).
-        Outputs: <out>/corpus, <out>/tokenizer, <out>/pretrain/{checkpoints,metrics.jsonl,model,summary.json}, \
-        <out>/tune/<name>/{metrics.jsonl,model,summary.json}, <out>/eval/<suite>/{summary.json,<checkpoint>/results.json}. \
-        A tune stage has no intermediate checkpoints. An eval suite whose judge fails keeps its answers, \
-        the other suites still run, and the command exits with status 1 after naming the failure.
+        Stages, in order: corpus.prepare.<source>, tokenizer, corpus.tokenize.<source>, corpus.mix, pretrain, \
+        tune.<name>, eval.<suite>.<checkpoint>, release. Each stage's key hashes the recipe values and files \
+        it reads and the keys of the stages it reads from; its outputs live in <out>/store/<stage>/<key>/ and \
+        appear under <out>/<stage directory> (corpus/prepared/<source>, tokenizer, corpus/tokens/<source>, \
+        corpus/mix, pretrain, tune/<name>, eval/<suite>/<checkpoint>, release). A stage whose key has \
+        verified outputs is skipped; one whose outputs were changed or deleted is recomputed with a warning; \
+        pretraining and tuning resume from their last checkpoint. <out>/manifest.json records the run.
+        SIGINT or SIGTERM stops training after a checkpoint (exit 130 or 143); run the same command to resume. \
+        An eval suite whose judge fails keeps its answers, the other stages still run, and the command exits \
+        with status 1 after naming the failure. Two runs cannot share a run directory at once.
         """)
 
     @OptionGroup var options: RecipeOptions
 
-    @Option(help: "Run directory (default: runs/<recipe name>).")
+    @Option(name: [.customLong("out"), .customLong("run-dir")], help: "Run directory (default: runs/<recipe name>).")
     var out: String?
 
-    @Option(help: "Stop after this stage: corpus (corpus and tokenizer stages), pretrain, tune (all tune stages), or eval (all eval suites; the default).")
-    var until: RunUntil = .eval
+    @Option(help: "Stop after this stage group (corpus, pretrain, tune, eval, release) or stage id.")
+    var until: String?
+
+    @Option(help: ArgumentHelp("Run only this stage (an id or a prefix such as eval.tasks; repeatable). Its inputs must be complete.", valueName: "stage"))
+    var only: [String] = []
+
+    @Option(help: ArgumentHelp("Recompute this stage even when its outputs verify (an id, a prefix, a group, or all; repeatable).", valueName: "stage"))
+    var force: [String] = []
+
+    @Flag(help: "Hash every input file whole (by default files over 64 MiB get a sampled fingerprint).")
+    var fullHash = false
 
     @Option(help: "Threads for the corpus stages, OpenBLAS and the kernels (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    enum RunUntil: String, ExpressibleByArgument { case corpus, pretrain, tune, eval }
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
 
     func run() throws {
         let loaded = options.load()
@@ -42,7 +55,6 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(Exit.recipeErrors)
         }
         let directory = out ?? "runs/\(recipe.name)"
-        let log: (String) -> Void = { printError("\($0)\n") }
         func fail(_ message: String, at location: SourceLocation?) throws -> Never {
             var d = DiagnosticSet()
             d.error(.missingPath, message, at: location)
@@ -50,68 +62,113 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(Exit.recipeErrors)
         }
         Parallel.threads = threads
-        let corpus: CorpusRun.Result
+        StopRequest.install()
+        var pipelineOptions = RunPipeline.Options()
+        pipelineOptions.until = until
+        pipelineOptions.only = only
+        pipelineOptions.force = force
+        pipelineOptions.fullHash = fullHash
+        pipelineOptions.threads = threads
+        pipelineOptions.command = ["kondate"] + Array(CommandLine.arguments.dropFirst())
+        pipelineOptions.overrides = options.overrides
+        pipelineOptions.kondateVersion = Kondate.version
+        pipelineOptions.kondateCommit = Kondate.sourceCommit()
+        let pipeline = RunPipeline(recipe: recipe, directory: directory, options: pipelineOptions,
+                                   log: { printError("\($0)\n") }, report: { print(Self.line(for: $0, directory: directory)) })
+        let outcome: RunPipeline.Outcome
         do {
-            corpus = try CorpusRun(recipe: recipe, directory: directory, threads: threads, log: log).run()
+            outcome = try pipeline.run()
+        } catch let stop as StageInterrupted {
+            printError("\(stop)\n")
+            throw ExitCode(stop.signal == "SIGTERM" ? 143 : 130)
+        } catch let error as RuntimeError {
+            try fail(error.message, at: error.location)
         } catch let error as CorpusError {
             try fail(error.message, at: error.location)
         }
-        if until == .corpus || recipe.pretrain == nil {
-            print("Corpus and tokenizer stages done; outputs under \(directory)")
-            return
+        for summary in outcome.evalSummaries {
+            print("eval.\(summary.suite) (\(summary.kind)): \(directory)/eval/\(summary.suite)")
+            print(summary.table, terminator: "")
         }
-        guard let mixture = corpus.mixture else { try fail("the recipe has no pretrain section to mix for", at: nil) }
-        let summary: PretrainStage.Summary
-        do {
-            summary = try PretrainStage(recipe: recipe, directory: directory, mixture: mixture, tokenizerPath: corpus.tokenizerPath,
-                                        tokenizer: corpus.tokenizer, threads: threads, log: log).run()
-        } catch let error as RuntimeError {
-            try fail(error.message, at: error.location)
-        }
-        if let resumed = summary.resumedFrom, resumed >= summary.steps {
-            print("pretrain: already complete (\(summary.steps) steps in \(directory)/pretrain/checkpoints), final loss \(Format.fixed(summary.finalLoss, 3))")
-        } else {
-            print("pretrain: \(summary.steps) steps, \(Format.grouped(summary.tokens)) tokens, loss \(summary.firstLoss.map { Format.fixed($0, 3) + " → " } ?? "")" +
-              "\(Format.fixed(summary.finalLoss, 3))\(summary.heldOutLoss.map { ", held-out \(Format.fixed($0, 3))" } ?? ""), " +
-              "\(Format.fixed(summary.seconds, 1)) s (\(Format.grouped(Int(summary.tokensPerSecond))) tokens/s)")
-        }
-        print("model: \(summary.modelDirectory) (Hugging Face format)")
-        if until != .pretrain && !recipe.tune.isEmpty {
-            // Tune stages in dependency order (a stage starting from another runs after it).
-            var done: Set<String> = ["pretrain"]
-            var pending = recipe.tune
-            while let index = pending.firstIndex(where: { done.contains($0.from) || $0.from.hasPrefix("hf:") }) {
-                let stage = pending.remove(at: index)
-                let tuned: TuneStage.Summary
-                do {
-                    tuned = try TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: corpus.tokenizerPath,
-                                          threads: threads, log: log).run()
-                } catch let error as RuntimeError {
-                    try fail(error.message, at: error.location)
-                }
-                done.insert(stage.name)
-                print("tune.\(stage.name): \(tuned.examples) examples, \(tuned.steps) steps, loss \(tuned.firstLoss.map { Format.fixed($0, 3) + " → " } ?? "")" +
-                      "\(Format.fixed(tuned.finalLoss, 3)), \(Format.fixed(tuned.seconds, 1)) s; model: \(tuned.modelDirectory)")
-            }
-        }
-        var problems = [String]()
-        if until == .eval {
-            for suite in recipe.eval {
-                let result: EvalStage.Summary
-                do { result = try EvalStage(recipe: recipe, suite: suite, directory: directory, log: log).run() } catch let error as RuntimeError {
-                    try fail(error.message, at: error.location)
-                }
-                print("eval.\(suite.name) (\(suite.kind)): \(directory)/eval/\(suite.name)")
-                print(result.table, terminator: "")
-                problems += result.errors
-            }
-        }
-        let skipped = (until == .pretrain ? recipe.tune.map { "tune.\($0.name)" } : []) + (until != .eval ? recipe.eval.map { "eval.\($0.name)" } : [])
-        if !skipped.isEmpty { print("not run (--until \(until.rawValue)): \(skipped.joined(separator: ", "))") }
-        if recipe.release != nil { print("not run by this version: release") }
-        if !problems.isEmpty {
-            for problem in problems { printError("error: \(problem)\n") }
+        let ran = outcome.stages.filter { $0.status == .ran }.count, cached = outcome.stages.filter { $0.status == .cached }.count
+        let notRun = outcome.stages.filter { $0.status == .notRun }.map(\.plan.id)
+        if !notRun.isEmpty { print("not run (\(until.map { "--until \($0)" } ?? "--only")): \(notRun.joined(separator: ", "))") }
+        if outcome.stages.contains(where: { $0.plan.id == "release" && $0.status != .notRun }) { print("release: \(directory)/release") }
+        print("run: \(ran) stage\(ran == 1 ? "" : "s") ran, \(cached) cached; manifest: \(outcome.manifest)")
+        if !outcome.problems.isEmpty {
+            for problem in outcome.problems { printError("error: \(problem)\n") }
             throw ExitCode(Exit.recipeErrors)
         }
+    }
+
+    /// One line per stage: what it did, from its summary.
+    static func line(for result: RunPipeline.StageResult, directory: String) -> String {
+        let id = result.plan.id
+        let s = result.record?.summary ?? .null
+        func loss(_ key: String) -> String? { s[key]?.doubleValue.map { Format.fixed($0, 3) } }
+        if result.status == .cached {
+            var detail = ""
+            if let final = loss("final_loss") { detail = ", loss \(final)" }
+            return "\(id): cached (key \(result.plan.key.prefix(12)))\(detail)"
+        }
+        let recomputed = result.note.map { $0.hasPrefix("recomputed") || $0 == "forced" ? " (\($0))" : "" } ?? ""
+        switch result.plan.kind {
+        case "pretrain":
+            let steps = s["steps"]?.intValue ?? 0, tokens = s["tokens"]?.intValue ?? 0
+            var line = "pretrain: \(steps) steps, \(Format.grouped(tokens)) tokens, loss " + (loss("first_loss").map { "\($0) → " } ?? "") + (loss("final_loss") ?? "?")
+            if let held = loss("held_out_loss") { line += ", held-out \(held)" }
+            if let seconds = s["seconds"]?.doubleValue, let rate = s["tokens_per_second"]?.doubleValue {
+                line += ", \(Format.fixed(seconds, 1)) s (\(Format.grouped(Int(rate))) tokens/s)"
+            }
+            if let resumed = s["resumed_from"]?.intValue { line += ", resumed from step \(resumed)" }
+            return line + recomputed + "; model: \(directory)/pretrain/model"
+        case "tune":
+            return "\(id): \(s["examples"]?.intValue ?? 0) examples, \(s["steps"]?.intValue ?? 0) steps, loss " +
+                (loss("first_loss").map { "\($0) → " } ?? "") + (loss("final_loss") ?? "?") +
+                (s["seconds"]?.doubleValue.map { ", \(Format.fixed($0, 1)) s" } ?? "") + recomputed + "; model: \(directory)/\(result.plan.directory)/model"
+        case "corpus.prepare":
+            return "\(id): \(Format.grouped(s["documents_out"]?.intValue ?? 0)) documents kept, \(Format.bytes(Double(s["bytes_out"]?.intValue ?? 0)))" + recomputed
+        case "tokenizer.train", "tokenizer.load":
+            return "tokenizer: \(Format.grouped(s["vocabulary_size"]?.intValue ?? 0)) tokens" + recomputed
+        case "corpus.tokenize":
+            return "\(id): \(Format.grouped(s["documents"]?.intValue ?? 0)) documents, \(Format.grouped(s["tokens"]?.intValue ?? 0)) tokens" + recomputed
+        case "corpus.mix":
+            return "corpus.mix: \(Format.grouped(s["samples"]?.intValue ?? 0)) samples of \((s["seq_len"]?.intValue ?? 0) + 1) tokens" + recomputed
+        case "eval":
+            if let error = s["error"]?.stringValue { return "\(id): \(error)" }
+            let scores: [(String, JSON)] = if case let .object(entries)? = s["scores"] { entries } else { [] }
+            let shown = scores.prefix(3).map { "\($0.0) \($0.1.doubleValue.map { Format.fixed($0, 4) } ?? "-")" }
+            return "\(id): " + (shown.isEmpty ? "done" : shown.joined(separator: ", ") + (scores.count > 3 ? ", …" : "")) + recomputed
+        case "release":
+            return "release: \(s["name"]?.stringValue ?? "") (\(s["dtype"]?.stringValue ?? "")) from \(s["checkpoint"]?.stringValue ?? "")" + recomputed
+        default:
+            return "\(id): done" + recomputed
+        }
+    }
+}
+
+extension Kondate {
+    /// The git commit of the source this binary was built from (with `+dirty` when the checkout has
+    /// changes), when that checkout is still where it was built; nil otherwise.
+    static func sourceCommit(file: String = #filePath) -> String? {
+        let root = URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: root + "/.git") else { return nil }
+        func git(_ arguments: [String]) -> String? {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["git", "-C", root] + arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            do { try process.run() } catch { return nil }
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { return nil }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let head = git(["rev-parse", "HEAD"]), !head.isEmpty else { return nil }
+        let dirty = !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
+        return head + (dirty ? "+dirty" : "")
     }
 }

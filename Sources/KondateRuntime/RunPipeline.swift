@@ -1,0 +1,289 @@
+import Foundation
+import KondateCorpus
+import KondateData
+import KondateRecipe
+import KondateSupport
+
+/// Executes a recipe's execution graph in a run directory, stage by stage, through the content-addressed
+/// `ArtifactStore`:
+///
+/// - every stage's key is computed first (`StageKeys`), from the recipe and the input files alone;
+/// - a stage whose key has a record and whose outputs verify is skipped (`cached`);
+/// - a stage with a record whose outputs no longer verify (a deleted or corrupted file) is recomputed,
+///   with a warning naming the file;
+/// - a stage without a record runs; pretraining and tuning resume from their last checkpoint in the
+///   store directory of the same key;
+/// - `manifest.json` is rewritten after every stage, so an interrupted run still describes itself.
+public struct RunPipeline {
+    public struct Options: Sendable {
+        /// Stop after this stage group (`corpus`, `pretrain`, `tune`, `eval`) or stage id.
+        public var until: String?
+        /// Run only these stages (ids or prefixes such as `eval.tasks`); their inputs must be complete.
+        public var only: [String] = []
+        /// Recompute these stages (ids, prefixes, or `all`) even when their outputs verify.
+        public var force: [String] = []
+        public var fullHash = false
+        public var threads = ProcessInfo.processInfo.activeProcessorCount
+        /// The command line and `--set` overrides, for the manifest.
+        public var command: [String] = []
+        public var overrides: [String] = []
+        public var kondateVersion = "unknown"
+        /// The git commit of the Kondate source the binary was built from, when known.
+        public var kondateCommit: String?
+        public init() {}
+    }
+
+    public enum Status: String, Sendable { case ran, cached, notRun = "not run" }
+
+    public struct StageResult: Sendable {
+        public var plan: StagePlan
+        public var status: Status
+        public var record: StageRecord?
+        /// Why a stage was recomputed or not run.
+        public var note: String?
+    }
+
+    public struct Outcome: Sendable {
+        public var stages: [StageResult]
+        public var evalSummaries: [EvalStage.Summary]
+        /// Failures that did not stop the run (a judge that could not be reached).
+        public var problems: [String]
+        public var manifest: String
+    }
+
+    public var recipe: Recipe
+    public var directory: String
+    public var options: Options
+    public var log: (String) -> Void
+    /// Told about each stage as it is decided (the CLI prints these lines).
+    public var report: (StageResult) -> Void
+
+    public init(recipe: Recipe, directory: String, options: Options, log: @escaping (String) -> Void = { _ in },
+                report: @escaping (StageResult) -> Void = { _ in }) {
+        self.recipe = recipe
+        self.directory = directory
+        self.options = options
+        self.log = log
+        self.report = report
+    }
+
+    /// Stage groups in execution order, for `--until`.
+    static let groups = ["corpus", "pretrain", "tune", "eval", "release"]
+
+    static func group(of id: String) -> String {
+        if id.hasPrefix("corpus.") || id == "tokenizer" { return "corpus" }
+        if id.hasPrefix("tune.") { return "tune" }
+        if id.hasPrefix("eval.") { return "eval" }
+        return id
+    }
+
+    /// Whether `pattern` (an id, a dotted prefix of ids, a group, or `all`) names stage `id`.
+    static func matches(_ pattern: String, _ id: String) -> Bool {
+        pattern == "all" || pattern == id || id.hasPrefix(pattern + ".") || group(of: id) == pattern
+    }
+
+    public func run() throws -> Outcome {
+        let lock = try RunLock(directory: directory, command: options.command.joined(separator: " "))
+        defer { withExtendedLifetime(lock) {} }
+        try checkRunDirectory()
+        let plans = try StageKeys.plan(recipe: recipe, fullHash: options.fullHash)
+        for pattern in options.only + options.force where !plans.contains(where: { Self.matches(pattern, $0.id) }) {
+            throw RuntimeError("no stage matches '\(pattern)'; the stages are " + plans.map(\.id).joined(separator: ", "))
+        }
+        var lastIndex = plans.count - 1
+        if let until = options.until {
+            if let group = Self.groups.firstIndex(of: until) {
+                lastIndex = plans.lastIndex { (Self.groups.firstIndex(of: Self.group(of: $0.id)) ?? 0) <= group } ?? -1
+            } else if let index = plans.firstIndex(where: { $0.id == until }) {
+                lastIndex = index
+            } else {
+                throw RuntimeError("--until '\(until)' is neither a stage group (\(Self.groups.joined(separator: ", "))) nor a stage: " +
+                                   plans.map(\.id).joined(separator: ", "))
+            }
+        }
+        let store = ArtifactStore(root: directory)
+        let context = StageContext(recipe: recipe, directory: directory, threads: options.threads, log: log)
+        var results = [StageResult]()
+        var summaries = [EvalStage.Summary]()
+        var judgeFailures = [String: String]()
+        var problems = [String]()
+        for (index, plan) in plans.enumerated() {
+            if index > lastIndex || (!options.only.isEmpty && !options.only.contains(where: { Self.matches($0, plan.id) })) {
+                var result = StageResult(plan: plan, status: .notRun, record: store.record(plan))
+                result.note = index > lastIndex ? "--until \(options.until ?? "")" : "--only"
+                if result.record != nil, store.verify(plan, result.record!).isEmpty { try store.link(plan) }
+                results.append(result)
+                continue
+            }
+            for input in plan.inputs {
+                guard let done = results.first(where: { $0.plan.id == input }), done.status != .notRun || done.record != nil else {
+                    throw RuntimeError("\(plan.id) needs \(input), which has not run in \(directory); run it first (drop --only)")
+                }
+            }
+            try store.link(plan)
+            var note: String?
+            let forced = options.force.contains { Self.matches($0, plan.id) }
+            if let record = store.record(plan), !forced {
+                let problems = store.verify(plan, record)
+                if problems.isEmpty {
+                    let result = StageResult(plan: plan, status: .cached, record: record, note: nil)
+                    report(result)
+                    results.append(result)
+                    if plan.kind == "eval" { collect(plan: plan, record: record, into: &summaries) }
+                    continue
+                }
+                note = "recomputed: " + problems.joined(separator: "; ")
+                log("warning: \(plan.id): \(problems.joined(separator: "; ")); recomputing")
+            } else if forced {
+                note = "forced"
+            }
+            try store.clear(plan, keepCheckpoints: !forced)
+            let summary: JSON
+            var failure: String?
+            switch plan.kind {
+            case "release":
+                // The release reads the suites' summaries.
+                for summary in summaries { try summary.write(runDirectory: directory) }
+                summary = try context.execute(plan)
+            case "eval":
+                let outcome = try context.evaluate(plan, skipJudge: judgeFailures[suiteName(plan.id)])
+                if let error = outcome.error {
+                    judgeFailures[suiteName(plan.id)] = error
+                    failure = "\(plan.id): \(error)"
+                }
+                summary = outcome.json
+            default:
+                summary = try context.execute(plan)
+            }
+            var result = StageResult(plan: plan, status: .ran, record: nil, note: note)
+            if let failure {
+                // Not committed: the next run tries again.
+                problems.append(failure)
+                result.note = failure
+                result.record = StageRecord(id: plan.id, key: plan.key, outputs: [], summary: summary)
+            } else {
+                result.record = try store.commit(plan, summary: summary)
+            }
+            report(result)
+            results.append(result)
+            if plan.kind == "eval", let record = result.record { collect(plan: plan, record: record, into: &summaries) }
+            try RunManifest(recipe: recipe, directory: directory, options: options, stages: results + plans[(index + 1)...].map {
+                StageResult(plan: $0, status: .notRun, record: nil, note: nil)
+            }).write()
+        }
+        for summary in summaries { try summary.write(runDirectory: directory) }
+        let manifest = RunManifest(recipe: recipe, directory: directory, options: options, stages: results)
+        try manifest.write()
+        return Outcome(stages: results, evalSummaries: summaries, problems: problems, manifest: manifest.path)
+    }
+
+    func suiteName(_ id: String) -> String { id.split(separator: ".").dropFirst().first.map(String.init) ?? id }
+
+    func collect(plan: StagePlan, record: StageRecord, into summaries: inout [EvalStage.Summary]) {
+        guard let outcome = EvalStage.Outcome(json: record.summary) else { return }
+        let suite = suiteName(plan.id)
+        let kind = recipe.eval.first { $0.name == suite }?.kind ?? ""
+        if let i = summaries.firstIndex(where: { $0.suite == suite }) {
+            summaries[i].outcomes.append(outcome)
+        } else {
+            summaries.append(EvalStage.Summary(suite: suite, kind: kind, outcomes: [outcome]))
+        }
+    }
+
+    /// A run directory belongs to one recipe (by name); another recipe's is refused unless forced.
+    func checkRunDirectory() throws {
+        let path = directory + "/manifest.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let manifest = try? JSONParser.parse(String(decoding: data, as: UTF8.self)),
+              let name = manifest["recipe"]?["name"]?.stringValue, name != recipe.name else { return }
+        if options.force.isEmpty {
+            throw RuntimeError("\(directory) holds a run of recipe '\(name)', not '\(recipe.name)'; use another --out directory, " +
+                               "or --force all to reuse it")
+        }
+    }
+}
+
+/// What the stages share while a run executes: the corpus stages' runner, and the tokenizer and
+/// mixture, loaded when a later stage first needs them (an earlier stage may have been cached).
+final class StageContext {
+    let recipe: Recipe
+    let directory: String
+    let threads: Int
+    let log: (String) -> Void
+    let corpus: CorpusRun
+    private var tokenizerCache: (file: String, tokenizer: any Tokenizer)?
+    private var mixtureCache: Mixture?
+
+    init(recipe: Recipe, directory: String, threads: Int, log: @escaping (String) -> Void) {
+        self.recipe = recipe
+        self.directory = directory
+        self.threads = threads
+        self.log = log
+        corpus = CorpusRun(recipe: recipe, directory: directory, threads: threads, log: log)
+    }
+
+    func tokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
+        if let tokenizerCache { return tokenizerCache }
+        let loaded = try corpusErrors { try corpus.loadTokenizer() }
+        tokenizerCache = loaded
+        return loaded
+    }
+
+    func mixture() throws -> Mixture {
+        if let mixtureCache { return mixtureCache }
+        let mixture = try corpusErrors { try corpus.mixture() }
+        mixtureCache = mixture
+        return mixture
+    }
+
+    func corpusErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as CorpusError { throw RuntimeError(e.message, at: e.location) }
+    }
+
+    /// Runs one stage (other than eval) and returns its summary.
+    func execute(_ plan: StagePlan) throws -> JSON {
+        let sourceName = { (prefix: String) in String(plan.id.dropFirst(prefix.count)) }
+        switch plan.kind {
+        case "corpus.prepare":
+            let name = sourceName("corpus.prepare.")
+            guard let source = recipe.corpus?.sources.first(where: { $0.name == name }) else { throw RuntimeError("no corpus source '\(name)'") }
+            return try corpusErrors { try corpus.prepare(source) }.json
+        case "tokenizer.train", "tokenizer.load":
+            let prepared = try corpusErrors { try corpus.prepareTokenizer() }
+            tokenizerCache = prepared
+            return .object([("vocabulary_size", .int(prepared.tokenizer.vocabularySize)),
+                            ("file", .string(recipe.tokenizer?.path == nil ? "tokenizer.json" : prepared.file))])
+        case "corpus.tokenize":
+            let name = sourceName("corpus.tokenize.")
+            guard let source = recipe.corpus?.sources.first(where: { $0.name == name }) else { throw RuntimeError("no corpus source '\(name)'") }
+            let tokenizer = try tokenizer().tokenizer
+            let started = Date()
+            let (documents, tokens) = try corpusErrors { try corpus.tokenize(source, with: tokenizer) }
+            return .object([("documents", .int(documents)), ("tokens", .int(tokens)), ("seconds", .double(Date().timeIntervalSince(started)))])
+        case "corpus.mix":
+            let mixture = try mixture()
+            try corpusErrors { try corpus.writeMixture(mixture) }
+            return mixture.reportJSON
+        case "pretrain":
+            let (file, tokenizer) = try self.tokenizer()
+            let summary = try PretrainStage(recipe: recipe, directory: directory, mixture: try mixture(), tokenizerPath: file,
+                                            tokenizer: tokenizer, threads: threads, log: log).run()
+            return summary.json
+        case "tune":
+            let name = sourceName("tune.")
+            guard let stage = recipe.tune.first(where: { $0.name == name }) else { throw RuntimeError("no tune stage '\(name)'") }
+            let file = recipe.tokenizer == nil ? nil : try tokenizer().file
+            return try TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: file, threads: threads, log: log).run().json
+        case "release":
+            return try ReleaseStage(recipe: recipe, directory: directory, log: log).run()
+        default:
+            throw RuntimeError("\(plan.id): no runner for stages of kind '\(plan.kind)'")
+        }
+    }
+
+    func evaluate(_ plan: StagePlan, skipJudge: String?) throws -> EvalStage.Outcome {
+        let parts = plan.id.split(separator: ".", maxSplits: 2).map(String.init)
+        guard parts.count == 3, let suite = recipe.eval.first(where: { $0.name == parts[1] }) else { throw RuntimeError("no eval suite for \(plan.id)") }
+        return try EvalStage(recipe: recipe, suite: suite, directory: directory, log: log).run(checkpoint: parts[2], skipJudge: skipJudge)
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import KondateSupport
+import KondateTestSupport
+import Testing
+
+/// Stage keys, the content-addressed store, the run manifest and the run-directory lock, as
+/// `kondate run` users meet them.
+@Suite("kondate run: stage keys, store, manifest and lock", .serialized)
+struct RunStoreCLITests {
+    static func manifest(_ dir: String) throws -> JSON {
+        try JSONParser.parse(try String(contentsOfFile: dir + "/manifest.json", encoding: .utf8))
+    }
+
+    static func keys(_ manifest: JSON) -> [String: String] {
+        var keys = [String: String]()
+        for stage in manifest["stages"]?.arrayValue ?? [] {
+            if let id = stage["id"]?.stringValue, let key = stage["key"]?.stringValue { keys[id] = key }
+        }
+        return keys
+    }
+
+    /// Artifact outputs (logs excluded) of every stage that ran or was cached: "stage/path" → SHA-256.
+    static func artifacts(_ manifest: JSON) -> [String: String] {
+        var out = [String: String]()
+        for stage in manifest["stages"]?.arrayValue ?? [] {
+            for file in stage["outputs"]?.arrayValue ?? [] where file["log"]?.boolValue != true {
+                out["\(stage["id"]?.stringValue ?? "")/\(file["path"]?.stringValue ?? "")"] = file["sha256"]?.stringValue
+            }
+        }
+        return out
+    }
+
+    @Test func identicalRunsHaveIdenticalKeysAndOutputs() throws {
+        let base = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--set", "pretrain.steps=4", "--until", "pretrain"]
+        for name in ["a", "b"] {
+            let result = try kondate(arguments + ["--out", base + "/" + name, "--threads", name == "a" ? "1" : "2"])
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let a = try Self.manifest(base + "/a"), b = try Self.manifest(base + "/b")
+        #expect(Self.keys(a) == Self.keys(b))
+        let artifacts = Self.artifacts(a)
+        #expect(artifacts["pretrain/model/model.safetensors"] != nil)
+        #expect(artifacts.count > 10)
+        #expect(artifacts == Self.artifacts(b))
+        #expect(a["recipe"]?["sha256"] == b["recipe"]?["sha256"])
+        #expect(a["environment"]?["blas"] != nil && a["layout"]?["threads"] == .int(1))
+        #expect(a["inputs"]?.arrayValue?.contains { $0["stage"] == .string("corpus.prepare.ja") && $0["sha256"]?.stringValue?.count == 64 } == true)
+        let statuses = (a["stages"]?.arrayValue ?? []).map { "\($0["id"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" }
+        #expect(statuses.contains("pretrain ran") && statuses.contains("tune.qa not run") && statuses.contains("release not run"))
+
+        // diff says identical; verify re-executes the run elsewhere and reproduces it.
+        let diff = try kondate(["diff", base + "/a", base + "/b"])
+        #expect(diff.status == 0, "\(diff.stdout)\(diff.stderr)")
+        #expect(diff.stdout.contains("Identical: same recipe, inputs and stage keys; every artifact has the same SHA-256."))
+        #expect(diff.stdout.contains("Weights: 1 of 1 files bitwise identical"), "\(diff.stdout)")
+        #expect(diff.stdout.contains("layout.threads: 1 → 2"), "\(diff.stdout)")
+        let verify = try kondate(["verify", base + "/a"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("reproduced: 9 stages"), "\(verify.stdout)")
+    }
+
+    @Test func keysNameWhatAChangeInvalidates() throws {
+        let base = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        // A copy of the example whose English corpus lost its last document.
+        let example = base + "/example"
+        try FileManager.default.copyItem(atPath: root.path + "/examples/tiny", toPath: example)
+        let reference = try kondate(["run", example + "/tiny-llama.yaml", "--out", base + "/ref", "--until", "corpus"])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let en = example + "/data/en.jsonl"
+        var lines = try String(contentsOfFile: en, encoding: .utf8).split(separator: "\n")
+        lines.removeLast()
+        try (lines.joined(separator: "\n") + "\n").write(toFile: en, atomically: true, encoding: .utf8)
+        let edited = try kondate(["run", example + "/tiny-llama.yaml", "--out", base + "/ref", "--until", "corpus"])
+        #expect(edited.status == 0, "\(edited.stderr)")
+        #expect(edited.stdout.contains("corpus.prepare.ja: cached"), "\(edited.stdout)")
+        // Compare with a run of the unchanged example.
+        let original = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", base + "/orig", "--until", "corpus"])
+        #expect(original.status == 0, "\(original.stderr)")
+        let old = Self.keys(try Self.manifest(base + "/orig")), new = Self.keys(try Self.manifest(base + "/ref"))
+        let changed = Set(old.keys.filter { old[$0] != new[$0] })
+        let expected: Set<String> = ["corpus.prepare.en", "tokenizer", "corpus.tokenize.ja", "corpus.tokenize.en", "corpus.tokenize.code",
+                                     "corpus.mix", "pretrain", "tune.qa", "eval.tasks.pretrain", "eval.tasks.qa", "eval.held_out.pretrain",
+                                     "eval.held_out.qa", "eval.questions.qa", "release"]
+        #expect(changed == expected)
+        let diff = try kondate(["diff", base + "/orig", base + "/ref"])
+        #expect(diff.status == 1)
+        #expect(diff.stdout.contains("Input files (1)\n  corpus.prepare.en  data/en.jsonl: "), "\(diff.stdout)")
+        #expect(diff.stdout.contains("Stages invalidated (14)"), "\(diff.stdout)")
+        #expect(diff.stdout.contains("(input file data/en.jsonl)"))
+        #expect(diff.stdout.contains("  tokenizer: ") && diff.stdout.contains("(input stage corpus.prepare.en)"))
+        #expect(!diff.stdout.contains("  corpus.prepare.ja: "))
+
+        // Another seed changes every key (deduplication hashes with it).
+        let seeded = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", base + "/seed", "--until", "corpus.prepare.ja", "--set", "seed=7"])
+        #expect(seeded.status == 0, "\(seeded.stderr)")
+        let seedKeys = Self.keys(try Self.manifest(base + "/seed"))
+        #expect(old.keys.allSatisfy { old[$0] != seedKeys[$0] })
+        let seedDiff = try kondate(["diff", base + "/orig", base + "/seed"])
+        #expect(seedDiff.status == 1)
+        #expect(seedDiff.stdout.contains("Recipe (1 change)\n  seed: 42 → 7"), "\(seedDiff.stdout)")
+        #expect(seedDiff.stdout.contains("corpus.prepare.ja: ") && seedDiff.stdout.contains("(recipe value seed)"))
+    }
+
+    @Test func aRunDirectoryHasOneRecipeAndOneRunAtATime() throws {
+        let out = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let first = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--until", "corpus.prepare.code"])
+        #expect(first.status == 0, "\(first.stderr)")
+
+        // Another recipe is refused unless forced.
+        let other = try kondate(["run", "examples/tiny/pretrain-small.yaml", "--out", out, "--until", "corpus.prepare.code"])
+        #expect(other.status == 1)
+        #expect(other.stderr.contains("holds a run of recipe 'tiny-llama', not 'tiny-llama-pretrain'"), "\(other.stderr)")
+
+        // A second run while the directory is locked names the holder.
+        let fd = open(out + "/run.lock", O_RDWR)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        _ = ftruncate(fd, 0)
+        _ = "pid 4242 on testhost: kondate run\n".withCString { pwrite(fd, $0, strlen($0), 0) }
+        let locked = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--until", "corpus.prepare.code"])
+        #expect(locked.status == 1)
+        #expect(locked.stderr.contains("is in use by another kondate run (pid 4242 on testhost: kondate run)"), "\(locked.stderr)")
+    }
+
+    /// SIGKILL during pretraining, then the same command: the run resumes from the last checkpoint and
+    /// ends with the bytes of a run that was never interrupted.
+    @Test func aRunKilledDuringPretrainingEndsWithTheSameBytes() throws {
+        let base = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--until", "pretrain", "--set", "pretrain.steps=60",
+                         "--set", "pretrain.checkpoint.every=5", "--set", "pretrain.checkpoint.keep=50"]
+        let reference = try kondate(arguments + ["--out", base + "/ref"])
+        #expect(reference.status == 0, "\(reference.stderr)")
+
+        let out = base + "/killed"
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments + ["--out", out]
+        process.currentDirectoryURL = root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(300)
+        while !FileManager.default.fileExists(atPath: out + "/pretrain/checkpoints/step_00000010"), process.isRunning, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: out + "/pretrain/model/model.safetensors"), "killed too late to test a resume")
+
+        let resumed = try kondate(arguments + ["--out", out])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming from"), "\(resumed.stderr)")
+        #expect(Self.artifacts(try Self.manifest(out)) == Self.artifacts(try Self.manifest(base + "/ref")))
+        let a = try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: base + "/ref/pretrain/model/model.safetensors"))
+        #expect(a == b)
+    }
+}
