@@ -62,6 +62,9 @@ public struct PretrainStage {
     public var tokenizer: (any Tokenizer)?
     public var threads: Int
     public var log: (String) -> Void
+    /// Told after every step: stage, step/total, loss, tokens/s and the estimated time left (for a live
+    /// line on a terminal).
+    public var progress: ((String) -> Void)?
 
     public init(recipe: Recipe, directory: String, mixture: Mixture, tokenizerPath: String?, tokenizer: (any Tokenizer)?,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
@@ -144,6 +147,11 @@ public struct PretrainStage {
                 return MicroBatch(tokens: b.tokens, targets: b.targets, batch: microBatch)
             }
             let report = try trainer.step(batches, seq: mixture.seqLen)
+            if let progress {
+                let stepsThisRun = trainer.step - (resumedFrom ?? 0)
+                progress(ProgressText.line(stage: "pretrain", step: trainer.step, total: p.steps, loss: report.loss, stepsThisRun: stepsThisRun,
+                                           tokens: stepsThisRun * p.globalBatch * mixture.seqLen, seconds: Date().timeIntervalSince(started)))
+            }
             if firstLoss == nil { firstLoss = report.loss }
             lastLoss = report.loss
             windowTokens += report.tokens
@@ -219,6 +227,25 @@ public struct PretrainStage {
             extras.padTokenID = id("pad")
         }
         try HFModel.export(model, to: dir, extras: extras)
+    }
+}
+
+/// The live progress line of a training stage: `pretrain 37/200  loss 3.2100  12,345 tokens/s  ETA 0:42`
+/// (tokens and seconds since this process started the stage, so a resumed stage estimates from its
+/// own pace).
+public enum ProgressText {
+    /// `stepsThisRun` steps took `seconds` and trained `tokens` tokens in this process.
+    public static func line(stage: String, step: Int, total: Int, loss: Double, stepsThisRun: Int, tokens: Int, seconds: Double) -> String {
+        let rate = Double(tokens) / max(seconds, 1e-9)
+        let left = seconds / Double(max(1, stepsThisRun)) * Double(max(0, total - step))
+        return "\(stage) \(step)/\(total)  loss \(Format.fixed(loss, 4))  \(Format.grouped(Int(rate))) tokens/s  ETA \(clock(left))"
+    }
+
+    /// h:mm:ss or m:ss.
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        let (h, m, r) = (s / 3600, s / 60 % 60, s % 60)
+        return h > 0 ? String(format: "%d:%02d:%02d", h, m, r) : String(format: "%d:%02d", m, r)
     }
 }
 

@@ -57,6 +57,8 @@ public struct RunPipeline {
     public var log: (String) -> Void
     /// Told about each stage as it is decided (the CLI prints these lines).
     public var report: (StageResult) -> Void
+    /// Told after every training step (the CLI shows it as a live line on a terminal).
+    public var progress: ((String) -> Void)?
 
     public init(recipe: Recipe, directory: String, options: Options, log: @escaping (String) -> Void = { _ in },
                 report: @escaping (StageResult) -> Void = { _ in }) {
@@ -103,6 +105,7 @@ public struct RunPipeline {
         }
         let store = ArtifactStore(root: directory)
         let context = StageContext(recipe: recipe, directory: directory, threads: options.threads, log: log)
+        context.progress = progress
         var results = [StageResult]()
         var summaries = [EvalStage.Summary]()
         var judgeFailures = [String: String]()
@@ -210,6 +213,7 @@ final class StageContext {
     let directory: String
     let threads: Int
     let log: (String) -> Void
+    var progress: ((String) -> Void)?
     let corpus: CorpusRun
     private var tokenizerCache: (file: String, tokenizer: any Tokenizer)?
     private var mixtureCache: Mixture?
@@ -266,14 +270,17 @@ final class StageContext {
             return mixture.reportJSON
         case "pretrain":
             let (file, tokenizer) = try self.tokenizer()
-            let summary = try PretrainStage(recipe: recipe, directory: directory, mixture: try mixture(), tokenizerPath: file,
-                                            tokenizer: tokenizer, threads: threads, log: log).run()
-            return summary.json
+            var stage = PretrainStage(recipe: recipe, directory: directory, mixture: try mixture(), tokenizerPath: file,
+                                      tokenizer: tokenizer, threads: threads, log: log)
+            stage.progress = progress
+            return try stage.run().json
         case "tune":
             let name = sourceName("tune.")
             guard let stage = recipe.tune.first(where: { $0.name == name }) else { throw RuntimeError("no tune stage '\(name)'") }
             let file = recipe.tokenizer == nil ? nil : try tokenizer().file
-            return try TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: file, threads: threads, log: log).run().json
+            var tune = TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: file, threads: threads, log: log)
+            tune.progress = progress
+            return try tune.run().json
         case "release":
             return try ReleaseStage(recipe: recipe, directory: directory, log: log).run()
         default:

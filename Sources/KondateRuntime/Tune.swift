@@ -34,6 +34,8 @@ public struct TuneStage {
     public var tokenizerPath: String?
     public var threads: Int
     public var log: (String) -> Void
+    /// Told after every step (a live line on a terminal).
+    public var progress: ((String) -> Void)?
 
     public init(recipe: Recipe, stage: Recipe.TuneStage, directory: String, tokenizerPath: String?,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
@@ -194,6 +196,7 @@ public struct TuneStage {
         try AtomicFile.write(Data(metricLines.map { $0.rendered(pretty: false) + "\n" }.joined().utf8), to: metricsPath)
         let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: nil, tensorboard: path())
         let stopAfter = StopRequest.stopAfterStep(stage: name)
+        let loopStarted = Date(), firstStep = trainer.step
         while trainer.step < steps {
             let step = trainer.step
             let slice = rows[(step * stage.globalBatch)..<min(rows.count, (step + 1) * stage.globalBatch)]
@@ -209,6 +212,11 @@ public struct TuneStage {
                 let report: StepReport
                 do { report = try trainer.step(batches, seq: maxLength) } catch { throw RuntimeError("\(name): \(error)") }
                 trainedTokens += counted
+                if let progress {
+                    progress(ProgressText.line(stage: name, step: step + 1, total: steps, loss: report.loss, stepsThisRun: step + 1 - firstStep,
+                                               tokens: (step + 1 - firstStep) * stage.globalBatch * maxLength,
+                                               seconds: Date().timeIntervalSince(loopStarted)))
+                }
                 if firstLoss == nil { firstLoss = report.loss }
                 lastLoss = report.loss
                 let line: JSON = .object([("step", .int(step + 1)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),

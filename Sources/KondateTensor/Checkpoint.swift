@@ -48,7 +48,25 @@ public enum Checkpoint {
         let tmp = final + ".tmp"
         if fm.fileExists(atPath: tmp) { try fm.removeItem(atPath: tmp) }
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
-        let dir = tmp as NSString
+        do {
+            try write(trainer, extra: extra, into: tmp)
+        } catch {
+            // A full disk (or any failed write) leaves the earlier checkpoints as they were.
+            try? fm.removeItem(atPath: tmp)
+            let previous = (try? list(root))?.last.map { "; the previous checkpoint \(($0.path as NSString).lastPathComponent) is intact" } ?? ""
+            throw CheckpointError(final, "cannot write the checkpoint: \(error)\(previous); free space and run the same command again to resume")
+        }
+        if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
+        try AtomicFile.commit(tmp, to: final)
+        if keep > 0 {
+            for old in try list(root).dropLast(keep) { try fm.removeItem(atPath: old.path) }
+        }
+        return final
+    }
+
+    /// The checkpoint's files, written into `directory`.
+    static func write(_ trainer: Trainer, extra: JSON, into directory: String) throws {
+        let dir = directory as NSString
         let model = trainer.model, optimizer = trainer.optimizer
         try HFModel.writeWeightsLinear(model, to: dir.appendingPathComponent("model.safetensors"))
         var moments: [SafetensorsFile.TensorSource] = []
@@ -75,12 +93,6 @@ public enum Checkpoint {
         var sums = ""
         for f in files { sums += "\(try SHA256.hex(file: dir.appendingPathComponent(f)))  \(f)\n" }
         try AtomicFile.write(Data(sums.utf8), to: dir.appendingPathComponent("SHA256SUMS"))
-        if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
-        try AtomicFile.commit(tmp, to: final)
-        if keep > 0 {
-            for old in try list(root).dropLast(keep) { try fm.removeItem(atPath: old.path) }
-        }
-        return final
     }
 
     /// Complete checkpoints under `root` (directories named step_N with a SHA256SUMS), oldest first.

@@ -113,6 +113,15 @@ struct RunStoreCLITests {
         let first = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--until", "corpus.prepare.code"])
         #expect(first.status == 0, "\(first.stderr)")
 
+        // --only runs just the named stages, and only when their inputs are finished; --force reruns a finished one.
+        let only = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--only", "corpus.prepare.en", "--force", "corpus.prepare.en"])
+        #expect(only.status == 0, "\(only.stderr)")
+        #expect(only.stdout.contains("corpus.prepare.en: 1,806 documents kept") && only.stdout.contains("(forced)"), "\(only.stdout)")
+        #expect(only.stdout.contains("run: 1 stage ran, 0 cached"), "\(only.stdout)")
+        let early = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--only", "corpus.tokenize.ja"])
+        #expect(early.status == 1)
+        #expect(early.stderr.contains("corpus.tokenize.ja needs tokenizer, which has not run"), "\(early.stderr)")
+
         // Another recipe is refused unless forced.
         let other = try kondate(["run", "examples/tiny/pretrain-small.yaml", "--out", out, "--until", "corpus.prepare.code"])
         #expect(other.status == 1)
@@ -135,7 +144,8 @@ struct RunStoreCLITests {
     @Test func aRunKilledDuringPretrainingEndsWithTheSameBytes() throws {
         let base = RuntimeCLITests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--until", "pretrain", "--set", "pretrain.steps=60",
+        // Short sequences: debug builds (CI) train slowly.
+        let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--until", "pretrain", "--set", "model.seq_len=64", "--set", "pretrain.steps=40",
                          "--set", "pretrain.checkpoint.every=5", "--set", "pretrain.checkpoint.keep=50"]
         let reference = try kondate(arguments + ["--out", base + "/ref"])
         #expect(reference.status == 0, "\(reference.stderr)")
@@ -164,5 +174,53 @@ struct RunStoreCLITests {
         let a = try Data(contentsOf: URL(fileURLWithPath: out + "/pretrain/model/model.safetensors"))
         let b = try Data(contentsOf: URL(fileURLWithPath: base + "/ref/pretrain/model/model.safetensors"))
         #expect(a == b)
+    }
+
+    /// Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN), to fill a disk on purpose.
+    static let canMountTmpfs: Bool = {
+        guard geteuid() == 0 else { return false }
+        let dir = NSTemporaryDirectory() + "kondate-mount-probe-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard command("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]) == 0 else { return false }
+        _ = command("/bin/umount", [dir])
+        return true
+    }()
+
+    @discardableResult
+    static func command(_ path: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The disk fills while a checkpoint is written: the run stops with a message that says so, the
+    /// earlier checkpoint is intact and nothing half-written is left behind.
+    @Test(.enabled(if: canMountTmpfs, "needs to mount a small tmpfs (root)"))
+    func aFullDiskLeavesThePreviousCheckpoint() throws {
+        let out = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let arguments = ["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "pretrain.steps=12", "--set", "pretrain.checkpoint.every=6",
+                         "--set", "pretrain.checkpoint.keep=5"]
+        let corpus = try kondate(arguments + ["--until", "corpus"])
+        #expect(corpus.status == 0, "\(corpus.stderr)")
+        let key = try #require(Self.keys(try Self.manifest(out))["pretrain"])
+        // The pretrain stage's store directory on a 6 MiB file system: one checkpoint (4.4 MB) fits, two do not.
+        let store = out + "/store/pretrain/" + key.prefix(16)
+        try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+        #expect(Self.command("/bin/mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", store]) == 0)
+        defer { Self.command("/bin/umount", [store]) }
+        let full = try kondate(arguments + ["--until", "pretrain"])
+        #expect(full.status == 1)
+        #expect(full.stderr.contains("step_00000012: cannot write the checkpoint"), "\(full.stderr)")
+        #expect(full.stderr.contains("the previous checkpoint step_00000006 is intact; free space and run the same command again to resume"))
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: store + "/checkpoints").sorted()
+        #expect(checkpoints == ["step_00000006"])
+        #expect(FileManager.default.fileExists(atPath: store + "/checkpoints/step_00000006/SHA256SUMS"))
     }
 }

@@ -73,9 +73,13 @@ struct RunCommand: ParsableCommand {
         pipelineOptions.overrides = options.overrides
         pipelineOptions.kondateVersion = Kondate.version
         pipelineOptions.kondateCommit = Kondate.sourceCommit()
-        let pipeline = RunPipeline(recipe: recipe, directory: directory, options: pipelineOptions,
-                                   log: { printError("\($0)\n") }, report: { print(Self.line(for: $0, directory: directory)) })
+        let live = LiveLine()
+        var pipeline = RunPipeline(recipe: recipe, directory: directory, options: pipelineOptions,
+                                   log: { live.clear(); printError("\($0)\n") },
+                                   report: { live.clear(); print(Self.line(for: $0, directory: directory)) })
+        if live.enabled { pipeline.progress = { live.show($0) } }
         let outcome: RunPipeline.Outcome
+        defer { live.clear() }
         do {
             outcome = try pipeline.run()
         } catch let stop as StageInterrupted {
@@ -85,6 +89,11 @@ struct RunCommand: ParsableCommand {
             try fail(error.message, at: error.location)
         } catch let error as CorpusError {
             try fail(error.message, at: error.location)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("kondate run: \(error)\n")
+            throw ExitCode(Exit.recipeErrors)
         }
         for summary in outcome.evalSummaries {
             print("eval.\(summary.suite) (\(summary.kind)): \(directory)/eval/\(summary.suite)")
@@ -170,5 +179,26 @@ extension Kondate {
         guard let head = git(["rev-parse", "HEAD"]), !head.isEmpty else { return nil }
         let dirty = !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
         return head + (dirty ? "+dirty" : "")
+    }
+}
+
+/// A status line that rewrites itself on a terminal (standard error), cleared before any other output.
+/// Off when standard error is not a terminal, or with `TERM=dumb`.
+final class LiveLine {
+    let enabled = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    private var shown = false
+    private var last = Date.distantPast
+
+    func show(_ text: String) {
+        guard enabled, Date().timeIntervalSince(last) >= 0.1 else { return }
+        last = Date()
+        printError("\r\u{1B}[2K" + text)
+        shown = true
+    }
+
+    func clear() {
+        guard shown else { return }
+        printError("\r\u{1B}[2K")
+        shown = false
     }
 }
