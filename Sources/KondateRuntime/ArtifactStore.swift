@@ -104,6 +104,12 @@ public struct ArtifactStore {
         try fm.createSymbolicLink(atPath: link, withDestinationPath: relative)
     }
 
+    /// Removes the stage's run path when it is a link (into the store); a real directory is left alone.
+    public func unlink(_ plan: StagePlan) {
+        let link = linkPath(plan)
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) != nil { try? FileManager.default.removeItem(atPath: link) }
+    }
+
     /// The record of a finished stage with this key, if any.
     public func record(_ plan: StagePlan) -> StageRecord? {
         let path = storeDirectory(plan) + "/" + Self.recordName

@@ -114,7 +114,9 @@ public struct RunPipeline {
             if index > lastIndex || (!options.only.isEmpty && !options.only.contains(where: { Self.matches($0, plan.id) })) {
                 var result = StageResult(plan: plan, status: .notRun, record: store.record(plan))
                 result.note = index > lastIndex ? "--until \(options.until ?? "")" : "--only"
-                if result.record != nil, store.verify(plan, result.record!).isEmpty { try store.link(plan) }
+                // The stage's path shows this key's outputs when they are complete, and nothing otherwise
+                // (never the outputs of an earlier key).
+                if let record = result.record, store.verify(plan, record).isEmpty { try store.link(plan) } else { store.unlink(plan) }
                 results.append(result)
                 continue
             }

@@ -83,6 +83,14 @@ struct RuntimeCLITests {
         let corrupt = try kondate(arguments)
         #expect(corrupt.status == 1)
         #expect(corrupt.stderr.contains("optimizer.safetensors: checksum mismatch"), "\(corrupt.stderr)")
+
+        // Another seed, stopped early: the run's paths no longer show the outputs of the earlier key,
+        // which stay in the store.
+        let reseeded = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "seed=7", "--until", "corpus.prepare.ja"])
+        #expect(reseeded.status == 0, "\(reseeded.stderr)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: out + "/pretrain")) == nil)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: out + "/corpus/prepared/en")) == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/store/pretrain").count == 1)
     }
 
     /// Same recipe and seed: the same weights, bit for bit, whatever the thread count.
