@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "KondatePlan", dependencies: ["KondateRecipe", "KondateSupport"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "KondateMPI", dependencies: ["CMPI"]),
         .target(name: "KondateTensor", dependencies: ["COpenBLAS", "KondateSupport"]),
         .target(name: "KondateData", dependencies: ["KondateSupport", "CZlib"]),
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondateData", "KondateSupport", "CZlib"]),
@@ -27,7 +29,7 @@ let package = Package(
         .target(name: "KondateTune", dependencies: ["KondateRecipe", "KondateData", "KondateSupport"]),
         .target(name: "KondateRuntime", dependencies: ["KondateCorpus", "KondateTensor", "KondateTune", "KondateEval", "KondatePlan", "KondateRecipe", "KondateData", "KondateSupport"]),
         .executableTarget(name: "kondate", dependencies: [
-            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime", "KondateTune", "KondateEval",
+            "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime", "KondateTune", "KondateEval", "KondateMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "KondateTestSupport", dependencies: ["KondateSupport"], path: "Tests/KondateTestSupport"),

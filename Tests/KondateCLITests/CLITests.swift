@@ -26,12 +26,19 @@ struct Result {
 }
 
 func kondate(_ arguments: [String], cwd: URL = root) throws -> Result {
+    try runProcess(binary, arguments, cwd: cwd)
+}
+
+/// Runs a program to completion with no standard input, `NO_COLOR=1`, the test's environment changed by
+/// `environment` (a nil value removes a variable), and returns its status and output.
+func runProcess(_ executable: URL, _ arguments: [String], cwd: URL = root, environment: [String: String?] = [:]) throws -> Result {
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = executable
     process.arguments = arguments
     process.currentDirectoryURL = cwd
     var env = ProcessInfo.processInfo.environment
     env["NO_COLOR"] = "1"
+    for (key, value) in environment { env[key] = value }
     process.environment = env
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -22,25 +22,9 @@ struct ResumeCLITests {
     /// `kondate(_:)` with extra environment variables for the child only (other suites run in parallel:
     /// the test process's own environment stays untouched).
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = root
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        env["KONDATE_STOP_AFTER_STEP"] = nil
-        for (key, value) in extra { env[key] = value }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                      stderr: String(decoding: stderrData, as: UTF8.self), signalled: process.terminationReason == .uncaughtSignal)
+        var environment: [String: String?] = ["KONDATE_STOP_AFTER_STEP": nil]
+        for (key, value) in extra { environment[key] = value }
+        return try runProcess(binary, arguments, environment: environment)
     }
 
     static func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
