@@ -114,11 +114,6 @@ public struct EvalStage {
     func at(_ key: String) -> SourceLocation? { recipe.tree.at("eval.\(suite.name).\(key)")?.location }
     func path(_ parts: String...) -> String { ([directory, "eval", suite.name] + parts).joined(separator: "/") }
 
-    /// The model directory a checkpoint name refers to.
-    public static func modelDirectory(checkpoint: String, runDirectory: String) -> String {
-        checkpoint == "pretrain" ? runDirectory + "/pretrain/model" : runDirectory + "/tune/\(checkpoint)/model"
-    }
-
     /// Every checkpoint of the suite in turn; writes the suite summary.
     public func run() throws -> Summary {
         var outcomes = [Outcome]()
@@ -145,7 +140,7 @@ public struct EvalStage {
     /// then not tried again.
     public func run(checkpoint: String, skipJudge: String? = nil) throws -> Outcome {
         let files = try datasetFiles()
-        let modelDirectory = Self.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
+        let modelDirectory = RunPaths.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
         let stageName = checkpoint == "pretrain" ? "pretrain" : "tune.\(checkpoint)"
         guard FileManager.default.fileExists(atPath: modelDirectory + "/config.json") else {
             throw RuntimeError("eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",

@@ -31,7 +31,7 @@ public struct ReleaseStage {
     public func run() throws -> JSON {
         guard let release = recipe.release else { throw RuntimeError("the recipe has no release section") }
         let at = { (key: String) in recipe.tree.at("release.\(key)")?.location }
-        let source = EvalStage.modelDirectory(checkpoint: release.checkpoint, runDirectory: directory)
+        let source = RunPaths.modelDirectory(checkpoint: release.checkpoint, runDirectory: directory)
         let out = directory + "/release"
         let fm = FileManager.default
         guard fm.fileExists(atPath: source + "/config.json") else {

@@ -296,3 +296,11 @@ final class StageContext {
         return try EvalStage(recipe: recipe, suite: suite, directory: directory, log: log).run(checkpoint: parts[2], skipJudge: skipJudge)
     }
 }
+
+/// Paths inside a run directory that several stages agree on.
+public enum RunPaths {
+    /// The Hugging Face directory a checkpoint name refers to: `pretrain`, or a tune stage's name.
+    public static func modelDirectory(checkpoint: String, runDirectory: String) -> String {
+        checkpoint == "pretrain" ? runDirectory + "/pretrain/model" : runDirectory + "/tune/\(checkpoint)/model"
+    }
+}

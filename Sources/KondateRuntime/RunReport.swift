@@ -90,13 +90,19 @@ public struct ReportedRun: Sendable {
         return names
     }
 
-    private mutating func object(at relative: String) -> JSON? {
+    /// The text of a file of the run; nil when absent, and noted when unreadable.
+    private mutating func text(at relative: String) -> String? {
         let file = path + "/" + relative
         guard FileManager.default.fileExists(atPath: file) else { return nil }
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             problems.append("\(relative): cannot be read as UTF-8 text")
             return nil
         }
+        return text
+    }
+
+    private mutating func object(at relative: String) -> JSON? {
+        guard let text = text(at: relative) else { return nil }
         do { return try JSONParser.parse(text) } catch {
             problems.append("\(relative): not valid JSON (\(error))")
             return nil
@@ -104,12 +110,7 @@ public struct ReportedRun: Sendable {
     }
 
     private mutating func metrics(at relative: String) -> MetricsRecords? {
-        let file = path + "/" + relative
-        guard FileManager.default.fileExists(atPath: file) else { return nil }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            problems.append("\(relative): cannot be read as UTF-8 text")
-            return nil
-        }
+        guard let text = text(at: relative) else { return nil }
         let (log, bad) = MetricsRecords.parse(text)
         if bad > 0 { problems.append("\(relative): \(bad) line\(bad == 1 ? "" : "s") skipped (not a JSON object)") }
         return log

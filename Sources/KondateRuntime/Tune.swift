@@ -67,8 +67,7 @@ public struct TuneStage {
     func sourceModel() throws -> String {
         let from = stage.from
         if from.hasPrefix("hf:") { return PathCheck.resolve(String(from.dropFirst(3)), relativeTo: at("from")) }
-        if from == "pretrain" { return directory + "/pretrain/model" }
-        return directory + "/tune/\(from)/model"
+        return RunPaths.modelDirectory(checkpoint: from, runDirectory: directory)
     }
 
     public func run() throws -> Summary {
