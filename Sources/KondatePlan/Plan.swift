@@ -30,10 +30,13 @@ public struct Plan: Sendable {
         tokensPerStep = (pre?.globalBatch ?? 0) * recipe.model.seqLen
         steps = pre?.steps ?? 0
         trainingTokens = pre?.tokens ?? 0
-        if pre != nil {
-            cost = TrainingCost(recipe: recipe, parameters: parameters, tokens: trainingTokens, mfu: mfu ?? recipe.cluster.assumedMFU)
-        }
         memory = MemoryEstimate(recipe: recipe, parameters: parameters)
+        if pre != nil {
+            cost = TrainingCost(recipe: recipe, parameters: parameters, memory: memory, tokens: trainingTokens, mfu: mfu ?? recipe.cluster.assumedMFU)
+        }
+        // A bandwidth the recipe wrote that does not parse: reported here (the typed recipe kept the
+        // catalog figure), so `validate` and `plan` fail at its file:line:col.
+        _ = Interconnect.resolve(recipe.tree, diagnostics: &diagnostics)
         if let corpus = recipe.corpus, pre != nil {
             mix = CorpusMix(corpus: corpus, trainingTokens: trainingTokens, diagnostics: &diagnostics, tree: recipe.tree)
         }
@@ -93,8 +96,12 @@ public struct Plan: Sendable {
                 ("flops_per_token", .double(cost.modelFlopsPerToken)),
                 ("six_n_d", .double(cost.sixND)),
                 ("assumed_mfu", .double(cost.mfu)),
-                ("estimated_seconds", .double(cost.seconds.isFinite ? cost.seconds : -1)),
-                ("device_hours", .double(cost.deviceHours.isFinite ? cost.deviceHours : -1)),
+                ("estimated_seconds", .double(finite(cost.seconds))),
+                ("device_hours", .double(finite(cost.deviceHours))),
+                ("time_estimate", .string("step_time")),
+                ("mfu_estimated_seconds", .double(finite(cost.mfuSeconds))),
+                ("mfu_device_hours", .double(finite(cost.mfuDeviceHours))),
+                ("step_time", stepTimeJSON(cost)),
             ]
         }
         let peak = memory.peak
@@ -121,5 +128,43 @@ public struct Plan: Sendable {
         entries.append(("stages", graph.json))
         entries.append(("recipe", r.tree.json))
         return .object(entries)
+    }
+
+    /// -1 stands for a time that cannot be estimated (a zero peak or bandwidth).
+    func finite(_ x: Double) -> Double { x.isFinite ? x : -1 }
+
+    /// The step-time model (docs/cost-model.md): seconds per step by part, and each kind of traffic.
+    func stepTimeJSON(_ cost: TrainingCost) -> JSON {
+        let s = cost.step, link = s.interconnect
+        func traffic(_ t: CommunicationCost.Traffic) -> JSON {
+            .object([
+                ("kind", .string(t.kind)), ("collective", .string(t.collective)), ("group", .int(t.group)), ("nodes", .int(t.nodes)),
+                ("link", .string(t.link.rawValue)), ("sharing", .int(t.sharing)), ("bandwidth", .double(t.bandwidth)),
+                ("operations", .double(t.operations)), ("bytes_per_operation", .double(t.bytesPerOperation)),
+                ("bytes_per_step", .double(t.bytesPerStep)), ("messages", .double(t.messages)),
+                ("inter_node_messages", .double(t.interNodeMessages)), ("seconds", .double(finite(t.seconds))),
+                ("exposed_fraction", .double(t.exposedFraction)), ("exposed_seconds", .double(finite(t.exposedSeconds))),
+            ])
+        }
+        return .object([
+            ("seconds", .double(finite(s.total))),
+            ("compute_seconds", .double(finite(s.compute))),
+            ("data_parallel_seconds", .double(finite(s.dataSeconds))),
+            ("tensor_parallel_seconds", .double(finite(s.tensorSeconds))),
+            ("pipeline_seconds", .double(finite(s.pipelineSeconds))),
+            ("bubble_seconds", .double(finite(s.bubble))),
+            ("bubble_fraction", .double(s.bubbleFraction)),
+            ("micro_batches", .int(s.microBatches)),
+            ("slowest_stage", .int(s.slowestStage)),
+            ("stage_micro_batch_seconds", .array(s.stageSeconds.map { .double(finite($0)) })),
+            ("compute_efficiency", .double(s.computeEfficiency)),
+            ("implied_mfu", .double(cost.impliedMFU)),
+            ("interconnect", .object([
+                ("intra_node_bandwidth", .double(link.intraNodeBandwidth)), ("inter_node_bandwidth", .double(link.interNodeBandwidth)),
+                ("intra_node_latency", .double(link.intraNodeLatency)), ("inter_node_latency", .double(link.interNodeLatency)),
+                ("description", .string(link.description)), ("overrides", .array(link.overrides.map(JSON.string))),
+            ])),
+            ("traffic", .array([s.data, s.tensor, s.pipeline].compactMap { $0 }.map(traffic))),
+        ])
     }
 }

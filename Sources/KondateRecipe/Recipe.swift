@@ -4,7 +4,12 @@ public struct Recipe: Sendable {
     public struct Cluster: Sendable {
         public var nodes: Int, devicesPerNode: Int, device: String
         public var deviceMemory: Int, peakFlops: Double, assumedMFU: Double
+        /// Links between devices (the device catalog's with the recipe's overrides) and the fraction
+        /// of peak the compute kernels reach: the inputs of the plan's step-time model.
+        public var interconnect = DeviceCatalog.cpuNode, computeEfficiency = 0.6
         public var world: Int { nodes * devicesPerNode }
+        /// Slurm partition, account and wall-clock limit for `kondate launch --slurm`.
+        public var partition: String?, account: String?, timeLimit: String?
     }
 
     public struct Tokenizer: Sendable {
@@ -124,6 +129,12 @@ public struct Recipe: Sendable {
         cluster = Cluster(nodes: r.int("cluster.nodes") ?? 1, devicesPerNode: r.int("cluster.devices_per_node") ?? 1,
                           device: r.string("cluster.device") ?? "cpu", deviceMemory: r.int("cluster.device_memory") ?? 0,
                           peakFlops: r.double("cluster.peak_flops") ?? 0, assumedMFU: r.double("cluster.assumed_mfu") ?? 0.4)
+        var ignored = DiagnosticSet() // the plan reports a bandwidth that does not parse
+        cluster.interconnect = Interconnect.resolve(t, diagnostics: &ignored)
+        cluster.computeEfficiency = r.double("cluster.compute_efficiency") ?? 0.6
+        cluster.partition = r.string("cluster.partition")
+        cluster.account = r.string("cluster.account")
+        cluster.timeLimit = r.string("cluster.time_limit")
         if t.at("tokenizer") != nil {
             var special: [String: String] = [:]
             for role in ["bos", "eos", "pad", "unk"] { if let s = r.string("tokenizer.special_tokens.\(role)") { special[role] = s } }
@@ -219,5 +230,43 @@ public struct Recipe: Sendable {
             Schedule(kind: string("\(p).kind") ?? "cosine", warmupSteps: int("\(p).warmup_steps"), warmupFraction: double("\(p).warmup_fraction"),
                      minLR: double("\(p).min_lr") ?? 0, decaySteps: int("\(p).decay_steps"))
         }
+    }
+}
+
+extension Recipe.Cluster {
+    /// Seconds of a Slurm time limit (`--time`): `minutes`, `minutes:seconds`, `hours:minutes:seconds`,
+    /// `days-hours`, `days-hours:minutes` or `days-hours:minutes:seconds`; nil when `text` is not one
+    /// of these or is zero (which Slurm reads as no limit).
+    public static func slurmTimeLimitSeconds(_ text: String) -> Int? {
+        func number(_ s: Substring, below limit: Int? = nil) -> Int? {
+            guard !s.isEmpty, s.count <= 9, s.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(s) else { return nil }
+            if let limit, n >= limit { return nil }
+            return n
+        }
+        let dayParts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard dayParts.count <= 2 else { return nil }
+        let clock = dayParts.last!.split(separator: ":", omittingEmptySubsequences: false)
+        var seconds: Int
+        if dayParts.count == 2 {
+            guard let days = number(dayParts[0]), clock.count <= 3, let hours = number(clock[0], below: 24) else { return nil }
+            seconds = (days * 24 + hours) * 3600
+            if clock.count >= 2 { guard let minutes = number(clock[1], below: 60) else { return nil }; seconds += minutes * 60 }
+            if clock.count == 3 { guard let s = number(clock[2], below: 60) else { return nil }; seconds += s }
+        } else {
+            switch clock.count {
+            case 1:
+                guard let minutes = number(clock[0]) else { return nil }
+                seconds = minutes * 60
+            case 2:
+                guard let minutes = number(clock[0]), let s = number(clock[1], below: 60) else { return nil }
+                seconds = minutes * 60 + s
+            case 3:
+                guard let hours = number(clock[0]), let minutes = number(clock[1], below: 60), let s = number(clock[2], below: 60) else { return nil }
+                seconds = hours * 3600 + minutes * 60 + s
+            default:
+                return nil
+            }
+        }
+        return seconds > 0 ? seconds : nil
     }
 }

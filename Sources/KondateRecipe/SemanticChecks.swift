@@ -86,6 +86,10 @@ public struct SemanticChecks {
     // MARK: Topology
 
     mutating func checkTopology() {
+        if let limit = string("cluster.time_limit"), Recipe.Cluster.slurmTimeLimitSeconds(limit) == nil {
+            error(.invalidValue, "cluster.time_limit '\(limit)' is not a Slurm time limit; write minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM " +
+                  "or D-HH:MM:SS, e.g. \"48:00:00\"", at: "cluster.time_limit")
+        }
         let nodes = int("cluster.nodes") ?? 1, perNode = int("cluster.devices_per_node") ?? 1
         let world = nodes * perNode
         guard let tp = int("parallel.tensor"), let pp = int("parallel.pipeline") else { return }

@@ -6,6 +6,8 @@ import Foundation
 /// `4Ki` (4 096), `1Mi`; scientific `3e9`. The suffixes are decimal SI except the `i` forms.
 /// Bytes: `512`, `40GB` (40 × 10⁹), `40GiB` (40 × 2³⁰), also `KB MB TB KiB MiB TiB`.
 /// Reals: `3e-4`, `0.95`, `1_000.5`, percentages `40%` (= 0.4), and the count suffixes (`312T` FLOP/s).
+/// Bandwidths (bytes per second): `300GB/s`, `25GiB/s`, and bits per second as links are sold:
+/// `200Gb/s` (= 25 GB/s), `100Gbps`, `4x200Gb/s` (four links).
 public enum Units {
     public enum Failure: Error, Equatable {
         case notANumber
@@ -25,6 +27,15 @@ public enum Units {
 
     public static let countSuffixList = "k, M, B (10⁹), T, Ki, Mi, Gi, Ti"
     public static let byteSuffixList = "KB, MB, GB, TB, KiB, MiB, GiB, TiB"
+
+    /// Bytes per second for each bandwidth unit; a lower-case `b` is a bit (÷ 8).
+    static let bandwidthSuffixes: [String: Double] = [
+        "B/s": 1, "kB/s": 1e3, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "TB/s": 1e12,
+        "KiB/s": 1024, "MiB/s": 1_048_576, "GiB/s": 1_073_741_824, "TiB/s": 1_099_511_627_776,
+        "b/s": 0.125, "kb/s": 125, "Kb/s": 125, "Mb/s": 125e3, "Gb/s": 125e6, "Tb/s": 125e9,
+        "bps": 0.125, "kbps": 125, "Kbps": 125, "Mbps": 125e3, "Gbps": 125e6, "Tbps": 125e9,
+    ]
+    public static let bandwidthSuffixList = "B/s, KB/s, MB/s, GB/s, TB/s, KiB/s, MiB/s, GiB/s, TiB/s (bytes) or b/s, Kb/s, Mb/s, Gb/s, Tb/s, Gbps (bits)"
 
     /// Splits "260B" into (260.0, "B"); underscores between digits are dropped.
     static func split(_ text: String) -> (Double, String)? {
@@ -108,5 +119,25 @@ public enum Units {
         if suffix == "%" { return .success(value / 100) }
         guard let scale = countSuffixes[suffix] else { return .failure(.unknownSuffix(suffix)) }
         return .success(value * scale)
+    }
+
+    /// A bandwidth in bytes per second: `300GB/s`, `200Gb/s` (bits: 25 GB/s), `4x200Gb/s` (a whole
+    /// number of links, `x` or `×`, times one link's rate). The unit is required, since bytes and bits
+    /// differ by eight: a bare number fails with `.unknownSuffix("")`. Zero and negative values parse;
+    /// callers check the range.
+    public static func bandwidth(_ text: String) -> Result<Double, Failure> {
+        var rate = text.trimmingCharacters(in: .whitespaces)
+        var links = 1.0
+        if let times = rate.firstIndex(where: { $0 == "x" || $0 == "×" }) {
+            let count = rate[..<times].trimmingCharacters(in: .whitespaces)
+            guard let n = Int(count), n >= 1 else { return .failure(.notANumber) }
+            links = Double(n)
+            rate = String(rate[rate.index(after: times)...])
+        }
+        guard let (value, suffix) = split(rate) else { return .failure(.notANumber) }
+        guard let scale = bandwidthSuffixes[suffix] else { return .failure(.unknownSuffix(suffix)) }
+        let bytesPerSecond = links * value * scale
+        guard bytesPerSecond.isFinite, bytesPerSecond < 1e18 else { return .failure(.tooLarge) }
+        return .success(bytesPerSecond)
     }
 }

@@ -54,7 +54,12 @@ struct PlanRenderer {
             out += "\nCompute (model FLOPs per token 6N + 12·L·d·T; docs/plan.md)\n"
             out += "  per token     \(Format.scientific(cost.modelFlopsPerToken)) FLOPs (N = \(Format.count(Double(n.matmul))) matmul weights)\n"
             out += "  total         \(Format.scientific(cost.modelFlops)) model FLOPs; \(Format.scientific(cost.hardwareFlops)) with recompute; 6ND \(Format.scientific(cost.sixND))\n"
-            out += "  time          \(Format.duration(cost.seconds)) at \(Format.percent(cost.mfu)) MFU → \(Format.grouped(Int(saturating: cost.deviceHours.rounded()))) device-hours, \(Format.count(cost.tokensPerSecond)) tokens/s\n"
+            let step = cost.step
+            out += "  time          \(Format.duration(cost.seconds)) = \(seconds(step.total)) per step (step-time model below) × \(Format.grouped(plan.steps)) steps"
+            out += " → \(Format.grouped(Int(saturating: cost.deviceHours.rounded()))) device-hours, \(Format.count(cost.tokensPerSecond)) tokens/s\n"
+            out += "  at MFU        \(Format.duration(cost.mfuSeconds)) at \(Format.percent(cost.mfu)) MFU → \(Format.grouped(Int(saturating: cost.mfuDeviceHours.rounded()))) device-hours"
+            out += " (cluster.assumed_mfu, --mfu); the step-time model implies \(Format.percent(cost.impliedMFU)) MFU\n"
+            out += stepTime(cost)
         }
 
         // Memory
@@ -89,6 +94,66 @@ struct PlanRenderer {
             if !s.inputs.isEmpty { out += "  ← " + (s.inputs.count > 3 ? "\(s.inputs.count) inputs" : s.inputs.joined(separator: ", ")) }
             out += "\n"
         }
+        return out
+    }
+}
+
+extension PlanRenderer {
+    /// "17.63 s", "358.2 ms", "4.5 µs".
+    func seconds(_ x: Double) -> String {
+        guard x.isFinite else { return "∞" }
+        if x >= 1 || x == 0 { return Format.fixed(x, 2) + " s" }
+        if x >= 1e-3 { return Format.fixed(x * 1e3, 1) + " ms" }
+        return Format.fixed(x * 1e6, 1) + " µs"
+    }
+
+    /// The step-time model's breakdown (docs/cost-model.md).
+    func stepTime(_ cost: TrainingCost) -> String {
+        let s = cost.step, link = s.interconnect, c = plan.recipe.cluster
+        var out = "\nStep time (docs/cost-model.md; the time line above uses it: unlike one assumed MFU it follows the layout and the interconnect)\n"
+        func line(_ label: String, _ value: Double, _ detail: String) -> String {
+            "  " + pad(label, 12) + lpad(seconds(value), 10) + "  " + detail + "\n"
+        }
+        let bandwidth = { (x: Double) in Format.si(x, "B/s") }
+        var links = "\(bandwidth(link.intraNodeBandwidth)) within a node, \(bandwidth(link.interNodeBandwidth)) per node between nodes (per direction);"
+        links += " latency \(Format.fixed(link.intraNodeLatency * 1e6, 1)) / \(Format.fixed(link.interNodeLatency * 1e6, 1)) µs"
+        out += "  " + pad("interconnect", 24) + links + "\n"
+        let origin = link.overrides.isEmpty ? "the \(c.device) catalog" : "cluster." + link.overrides.joined(separator: ", ") + ", else the \(c.device) catalog"
+        out += "  " + pad("", 24) + "from \(origin): \(link.description)\n"
+        let stage = s.stageSeconds.count > 1 ? " on stage \(s.slowestStage) of \(s.stageSeconds.count) (the slowest)" : ""
+        out += line("compute", s.compute, "\(s.microBatches) micro batch\(s.microBatches == 1 ? "" : "es") × \(seconds(s.stageSeconds[s.slowestStage]))\(stage) at \(Format.percent(s.computeEfficiency)) of \(Format.si(c.peakFlops, "FLOP/s"))")
+        func traffic(_ t: CommunicationCost.Traffic) -> String {
+            let place: String
+            switch t.link {
+            case .interNode:
+                let sharing = t.sharing > 1 ? ", \(t.sharing) \(t.kind == "pipeline" ? "senders" : "groups") per node share its network" : ""
+                place = t.kind == "pipeline" ? "between nodes\(sharing)" : "\(t.group) ranks on \(t.nodes) nodes\(sharing)"
+            default: place = t.kind == "pipeline" ? "within a node" : "\(t.group) ranks within a node"
+            }
+            let what: String
+            if t.kind == "data" {
+                let params = Format.count(plan.memory.stages.map(\.parameters).max() ?? 0)
+                let buckets = Int(t.operations)
+                what = "\(t.collective) of \(params) parameters per device in \(buckets) bucket\(buckets == 1 ? "" : "s")"
+            } else {
+                what = "\(Format.grouped(Int(t.operations))) × \(t.collective) of \(Format.bytes(t.bytesPerOperation))"
+            }
+            var text = "\(what), \(place), \(bandwidth(t.bandwidth)) per rank"
+            if t.exposedFraction < 1 { text += "; \(Format.percent(t.exposedFraction)) of \(seconds(t.seconds)) exposed" }
+            return text
+        }
+        if let t = s.tensor { out += line("tensor", t.exposedSeconds, traffic(t) + (plan.recipe.parallel.sequenceParallel ? " (sequence parallel)" : "") + ", not overlapped") }
+        if let t = s.pipeline { out += line("pipeline", t.exposedSeconds, traffic(t) + ", 2 per slot of the 1F1B schedule") }
+        if let t = s.data {
+            let note = t.exposedFraction < 1 ? " (overlapped with the backward pass but the last bucket)"
+                : t.operations == 1 ? " (one bucket: not overlapped)" : " (not overlapped)"
+            out += line("data", t.exposedSeconds, traffic(t) + note)
+        }
+        if s.stageSeconds.count > 1 {
+            let p = s.stageSeconds.count
+            out += line("bubble", s.bubble, "(p−1)/(m+p−1) = \(p - 1)/\(s.microBatches + p - 1) = \(Format.percent(s.bubbleFraction)) of the pipeline")
+        }
+        out += line("step", s.total, "compute + tensor + pipeline + exposed data + bubble")
         return out
     }
 }
