@@ -23,7 +23,7 @@ struct Kondate: ParsableCommand {
         version: version,
         subcommands: [Validate.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, DiffCommand.self, CorpusCommand.self,
                       TokenizeCommand.self, DatasetCommand.self, RunCommand.self, VerifyCommand.self, CommCheckCommand.self, TunePreviewCommand.self, ScoreCommand.self, GenerateCommand.self, BenchCommand.self, EvalCommand.self, EvalScoreCommand.self,
-                      DocsCommand.self, ReportCommand.self]
+                      DocsCommand.self, ReportCommand.self, LaunchCommand.self]
     )
 
     static func main() {
