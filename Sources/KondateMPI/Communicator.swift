@@ -162,6 +162,28 @@ public final class Communicator: @unchecked Sendable {
         }
     }
 
+    /// `root`'s bytes, on every rank. Ranks that wait (while the root works alone, for minutes perhaps)
+    /// poll every `poll` seconds instead of spinning in MPI, so they leave the cores to the root.
+    public func broadcastQuietly(_ bytes: [UInt8], root: Int, poll: Double = 0.005) throws(MPIError) -> [UInt8] {
+        let length = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+        defer { length.deallocate() }
+        length.pointee = Int64(bytes.count)
+        var request: MPI_Request?
+        try check(MPI_Ibcast(length, 1, kondate_mpi_int64(), Int32(root), comm, &request), "MPI_Ibcast of a length")
+        while true {
+            var done: Int32 = 0
+            try check(MPI_Test(&request, &done, kondate_mpi_status_ignore()), "MPI_Test")
+            if done != 0 { break }
+            usleep(useconds_t(poll * 1e6))
+        }
+        var buffer = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length.pointee))
+        guard !buffer.isEmpty else { return buffer }
+        let count = buffer.count
+        let code = buffer.withUnsafeMutableBytes { raw in MPI_Bcast(raw.baseAddress, Int32(count), kondate_mpi_byte(), Int32(root), comm) }
+        try check(code, "MPI_Bcast of \(count) bytes")
+        return buffer
+    }
+
     // MARK: Point to point
 
     public func send(_ buffer: UnsafeBufferPointer<Float>, to destination: Int, tag: Int = 0) throws(MPIError) {

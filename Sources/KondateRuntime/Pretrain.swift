@@ -65,6 +65,9 @@ public struct PretrainStage {
     /// Told after every step: stage, step/total, loss, tokens/s and the estimated time left (for a live
     /// line on a terminal).
     public var progress: ((String) -> Void)?
+    /// The job's ranks under mpirun: every rank runs this stage on its part of the layout; the leader
+    /// alone logs, writes metrics, the summary and the exported model.
+    public var distributed: DistributedContext?
 
     public init(recipe: Recipe, directory: String, mixture: Mixture, tokenizerPath: String?, tokenizer: (any Tokenizer)?,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
@@ -106,15 +109,28 @@ public struct PretrainStage {
                                at: recipe.tree.at("pretrain.global_batch")?.location)
         }
         let loader = try BatchLoader(mixture: mixture, globalBatch: p.globalBatch, microBatch: microBatch)
+        let groups = distributed?.groups
+        let leader = distributed?.isLeader ?? true
+        if let groups, loader.microBatchesPerStep % groups.data.size != 0 {
+            throw RuntimeError("pretrain.global_batch \(p.globalBatch) = \(loader.microBatchesPerStep) micro-batches of \(microBatch), which " +
+                               "\(groups.data.size) data-parallel ranks cannot share; make it a multiple of micro_batch × \(groups.data.size)",
+                               at: recipe.tree.at("pretrain.global_batch")?.location)
+        }
         BLAS.setThreads(threads)
         let options = TrainingOptions(
             schedule: LearningRateSchedule(p.schedule, lr: p.lr, steps: p.steps),
             adamw: AdamW.Hyperparameters(beta1: Float(p.betas.first ?? 0.9), beta2: Float(p.betas.dropFirst().first ?? 0.95), eps: Float(p.eps),
                                          weightDecay: Float(p.weightDecay), decayNormsAndBiases: p.decayNormsAndBiases),
             gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(rawValue: p.nanPolicy) ?? .stop)
-        let model = try Transformer(config: config)
+        let model: Transformer
+        do {
+            model = try Transformer(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
+        } catch {
+            throw RuntimeError("\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
+                               at: recipe.tree.at("parallel")?.location ?? recipe.tree.keyLocation("parallel"))
+        }
         model.initialize(seed: UInt64(recipe.seed))
-        let trainer = Trainer(model: model, options: options)
+        let trainer = Trainer(model: model, options: options, groups: groups)
         let fm = FileManager.default
         try fm.createDirectory(atPath: path("checkpoints"), withIntermediateDirectories: true)
 
@@ -132,11 +148,18 @@ public struct PretrainStage {
             log("pretrain: resuming from \(latest.path) (step \(trainer.step))")
         }
         let metricsPath = path("metrics.jsonl")
-        if resumedFrom == nil { try? fm.removeItem(atPath: metricsPath) }
-        let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom, tensorboard: path())
+        if resumedFrom == nil && leader { try? fm.removeItem(atPath: metricsPath) }
+        let metrics = leader ? try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom, tensorboard: path()) : nil
 
-        log("pretrain: \(config.arch.rawValue) \(Format.grouped(model.parameterCount)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
+        log("pretrain: \(config.arch.rawValue) \(Format.grouped(ParameterLayout(config).count)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
             "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch)")
+        if let distributed {
+            let l = distributed.layout
+            log("pretrain: \(distributed.world.size) ranks: tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)" +
+                (groups!.zero ? ", ZeRO-1" : "") + ", \(threads) thread\(threads == 1 ? "" : "s") each" +
+                (recipe.parallel.sequenceParallel && l.tensor > 1 ? "; sequence parallelism and activation recomputation change memory, not results, and are not used on the CPU" : ""))
+        }
+        let fault = Self.injectedFault(rank: distributed?.rank)
         let started = Date()
         var windowTokens = 0, windowSeconds = 0.0
         let stopAfter = StopRequest.stopAfterStep(stage: "pretrain")
@@ -145,6 +168,11 @@ public struct PretrainStage {
             let batches = (0..<loader.microBatchesPerStep).map { micro -> MicroBatch in
                 let b = loader.batch(step: step, micro: micro)
                 return MicroBatch(tokens: b.tokens, targets: b.targets, batch: microBatch)
+            }
+            if fault == step {
+                FileHandle.standardError.write(Data(("kondate: rank \(distributed?.rank ?? 0): KONDATE_FAULT_KILL_RANK kills this rank at step \(step) " +
+                                                     "(unix time \(Date().timeIntervalSince1970))\n").utf8))
+                kill(getpid(), SIGKILL)
             }
             let report = try trainer.step(batches, seq: mixture.seqLen)
             if let progress {
@@ -160,10 +188,12 @@ public struct PretrainStage {
             let done = trainer.step
             if done % p.logInterval == 0 || done == p.steps {
                 let throughput = Double(windowTokens) / max(windowSeconds, 1e-9)
-                try metrics.append(.object([("step", .int(done)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
-                                            ("grad_norm", .double(report.gradNorm)), ("tokens", .int(done * p.globalBatch * mixture.seqLen)),
-                                            ("step_seconds", .double(windowSeconds / Double(max(1, p.logInterval)))),
-                                            ("tokens_per_second", .double(throughput)), ("skipped", .bool(report.skipped))]))
+                var entries: [(String, JSON)] = [("step", .int(done)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
+                                                 ("grad_norm", .double(report.gradNorm)), ("tokens", .int(done * p.globalBatch * mixture.seqLen)),
+                                                 ("step_seconds", .double(windowSeconds / Double(max(1, p.logInterval)))),
+                                                 ("tokens_per_second", .double(throughput)), ("skipped", .bool(report.skipped))]
+                if groups != nil { entries.append(("communication_seconds", .double(trainer.lastCommunicationSeconds))) }
+                try metrics?.append(.object(entries))
                 log("pretrain: step \(done)/\(p.steps)  loss \(Format.fixed(report.loss, 4))  lr \(String(format: "%.2e", report.lr))  " +
                     "grad norm \(Format.fixed(report.gradNorm, 3))  \(Format.grouped(Int(throughput))) tokens/s")
                 windowTokens = 0
@@ -171,7 +201,7 @@ public struct PretrainStage {
             }
             if let interval = p.evalInterval, done % interval == 0 || done == p.steps, !mixture.validation.isEmpty {
                 heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch)
-                try metrics.append(.object([("step", .int(done)), ("held_out_loss", .double(heldOut!))]))
+                try metrics?.append(.object([("step", .int(done)), ("held_out_loss", .double(heldOut!))]))
                 log("pretrain: step \(done) held-out loss \(Format.fixed(heldOut!, 4))")
             }
             func save() throws -> String {
@@ -182,7 +212,7 @@ public struct PretrainStage {
             var saved: String?
             if done % p.checkpointEvery == 0 || done == p.steps { saved = try save() }
             StopRequest.checkStopAfter(stopAfter, step: done)
-            if let signal = StopRequest.requested {
+            if let signal = DistributedContext.agreedStop(distributed) {
                 let checkpoint = try saved ?? save()
                 log("pretrain: stopped by \(signal) after step \(done)/\(p.steps); checkpoint \(checkpoint)")
                 throw StageInterrupted(stage: "pretrain", step: done, checkpoint: checkpoint, signal: signal)
@@ -190,14 +220,32 @@ public struct PretrainStage {
         }
         if heldOut == nil, !mixture.validation.isEmpty { heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch) }
         let modelDirectory = path("model")
-        try export(model, to: modelDirectory)
+        if groups == nil {
+            try export(model, to: modelDirectory)
+        } else if leader {
+            // The whole model, assembled from the final (sharded) checkpoint.
+            guard let final = try Checkpoint.list(path("checkpoints")).last, final.step == p.steps else {
+                throw RuntimeError("pretrain: the final checkpoint is missing; run the same command again")
+            }
+            let whole = try Transformer(config: config)
+            try Checkpoint.restoreParameters(final.path, into: whole)
+            try export(whole, to: modelDirectory)
+        }
         let seconds = Date().timeIntervalSince(started)
         let trainedTokens = (p.steps - (resumedFrom ?? 0)) * p.globalBatch * mixture.seqLen
         let summary = Summary(steps: p.steps, resumedFrom: resumedFrom, tokens: p.steps * p.globalBatch * mixture.seqLen, firstLoss: firstLoss,
                               finalLoss: lastLoss, heldOutLoss: heldOut, seconds: seconds,
                               tokensPerSecond: Double(trainedTokens) / max(seconds, 1e-9), modelDirectory: modelDirectory)
-        try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
+        if leader { try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json")) }
         return summary
+    }
+
+    /// `KONDATE_FAULT_KILL_RANK=R:STEP` kills world rank R with SIGKILL as it starts step STEP (0-based),
+    /// so tests can check that a dead rank ends the job instead of hanging it.
+    static func injectedFault(rank: Int?) -> Int? {
+        guard let rank, let text = ProcessInfo.processInfo.environment["KONDATE_FAULT_KILL_RANK"] else { return nil }
+        let parts = text.split(separator: ":").compactMap { Int($0) }
+        return parts.count == 2 && parts[0] == rank ? parts[1] : nil
     }
 
     /// Mean loss over the first `iters` micro-batches of held-out samples (all sources, in order).

@@ -71,14 +71,20 @@ public struct RunManifest {
             ("cwd", .string(FileManager.default.currentDirectoryPath)),
             ("seed", .int(recipe.seed)),
             ("environment", Self.environment(threads: options.threads)),
-            ("layout", .object([("ranks", .int(1)), ("tensor", .int(recipe.parallel.tensor)), ("pipeline", .int(recipe.parallel.pipeline)),
-                                ("data", .int(1)), ("threads", .int(options.threads))])),
+            ("layout", Self.layout(options)),
             ("inputs", .array(inputs)),
             ("tokenizer", tokenizerFile.map { .object([("file", .string($0.path)), ("size", .int($0.size)), ("sha256", .string($0.sha256))]) } ?? .null),
             ("stages", .array(stageJSON)),
             ("metrics", .object(metrics)),
             ("eval", .object(evalScores)),
         ]).canonical
+    }
+
+    /// Ranks, tensor × pipeline × data sizes, ZeRO and threads per rank (a single process: all 1).
+    static func layout(_ options: RunPipeline.Options) -> JSON {
+        var entries: [(String, JSON)] = [("ranks", .int(1)), ("tensor", .int(1)), ("pipeline", .int(1)), ("data", .int(1)), ("zero", .bool(false))]
+        if case let .object(given)? = options.layout { entries = given }
+        return .object(entries + [("threads", .int(options.threads))])
     }
 
     public func write() throws {

@@ -30,6 +30,8 @@ public struct RunPipeline {
         public var kondateVersion = "unknown"
         /// The git commit of the Kondate source the binary was built from, when known.
         public var kondateCommit: String?
+        /// The ranks and layout under mpirun, for the manifest (nil: one process).
+        public var layout: JSON?
         public init() {}
     }
 
@@ -55,6 +57,8 @@ public struct RunPipeline {
     public var directory: String
     public var options: Options
     public var log: (String) -> Void
+    /// The job's ranks when run under mpirun (this process is the leader, world rank 0).
+    public var distributed: DistributedContext?
     /// Told about each stage as it is decided (the CLI prints these lines).
     public var report: (StageResult) -> Void
     /// Told after every training step (the CLI shows it as a live line on a terminal).
@@ -106,6 +110,7 @@ public struct RunPipeline {
         let store = ArtifactStore(root: directory)
         let context = StageContext(recipe: recipe, directory: directory, threads: options.threads, log: log)
         context.progress = progress
+        context.distributed = distributed
         var results = [StageResult]()
         var summaries = [EvalStage.Summary]()
         var judgeFailures = [String: String]()
@@ -157,6 +162,8 @@ public struct RunPipeline {
                     failure = "\(plan.id): \(error)"
                 }
                 summary = outcome.json
+            case "pretrain" where distributed != nil, "tune" where distributed != nil:
+                summary = try context.leadTraining(plan)
             default:
                 summary = try context.execute(plan)
             }
@@ -217,6 +224,7 @@ final class StageContext {
     let log: (String) -> Void
     var progress: ((String) -> Void)?
     let corpus: CorpusRun
+    var distributed: DistributedContext?
     private var tokenizerCache: (file: String, tokenizer: any Tokenizer)?
     private var mixtureCache: Mixture?
 
@@ -271,22 +279,49 @@ final class StageContext {
             try corpusErrors { try corpus.writeMixture(mixture) }
             return mixture.reportJSON
         case "pretrain":
-            let (file, tokenizer) = try self.tokenizer()
-            var stage = PretrainStage(recipe: recipe, directory: directory, mixture: try mixture(), tokenizerPath: file,
-                                      tokenizer: tokenizer, threads: threads, log: log)
-            stage.progress = progress
-            return try stage.run().json
+            return try executeTraining(plan.id)
         case "tune":
-            let name = sourceName("tune.")
-            guard let stage = recipe.tune.first(where: { $0.name == name }) else { throw RuntimeError("no tune stage '\(name)'") }
-            let file = recipe.tokenizer == nil ? nil : try tokenizer().file
-            var tune = TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: file, threads: threads, log: log)
-            tune.progress = progress
-            return try tune.run().json
+            return try executeTraining(plan.id)
         case "release":
             return try ReleaseStage(recipe: recipe, directory: directory, log: log).run()
         default:
             throw RuntimeError("\(plan.id): no runner for stages of kind '\(plan.kind)'")
+        }
+    }
+
+    /// Runs a training stage; under mpirun every rank calls this together.
+    func executeTraining(_ id: String) throws -> JSON {
+        switch id {
+        case "pretrain":
+            let (file, tokenizer) = try self.tokenizer()
+            var stage = PretrainStage(recipe: recipe, directory: directory, mixture: try mixture(), tokenizerPath: file,
+                                      tokenizer: tokenizer, threads: threads, log: log)
+            stage.progress = progress
+            stage.distributed = distributed
+            return try stage.run().json
+        case _ where id.hasPrefix("tune."):
+            let name = String(id.dropFirst("tune.".count))
+            guard let stage = recipe.tune.first(where: { $0.name == name }) else { throw RuntimeError("no tune stage '\(name)'") }
+            let file = recipe.tokenizer == nil ? nil : try tokenizer().file
+            var tune = TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: file, threads: threads, log: log)
+            tune.progress = progress
+            tune.distributed = distributed
+            return try tune.run().json
+        default:
+            throw RuntimeError("\(id) is not a training stage")
+        }
+    }
+
+    /// The leader's side of a training stage under mpirun: announce it, run it with every rank, and
+    /// end the job if it fails in a way the other ranks cannot see.
+    func leadTraining(_ plan: StagePlan) throws -> JSON {
+        guard let distributed else { return try execute(plan) }
+        try distributed.announce(.object([("stage", .string(plan.id))]))
+        do {
+            return try executeTraining(plan.id)
+        } catch {
+            if DistributedContext.isCollective(error) { throw error }
+            distributed.abortJob("\(plan.id): \(error)")
         }
     }
 

@@ -87,17 +87,21 @@ public struct StagePlan: Sendable {
 /// | `tokenizer` | `tokenizer`, `seed` | `tokenizer.path` when loaded |
 /// | `corpus.tokenize.<s>` | `tokenizer.special_tokens`, `model.vocab_size` | — |
 /// | `corpus.mix` | `corpus.held_out`, each source's `weight`/`budget`/`max_epochs`, `model.seq_len`, `pretrain.steps`, `pretrain.global_batch`, `seed` | — |
-/// | `pretrain` | `model`, `parallel`, `pretrain` except `checkpoint`, `tokenizer.special_tokens`, `seed` | — |
+/// | `pretrain` | `model`, `pretrain` except `checkpoint`, `tokenizer.special_tokens`, `seed` | — |
 /// | `tune.<t>` | `tune.<t>` except `checkpoint`, its recipe template, `tokenizer.special_tokens`, `pretrain.nan_policy`, `seed` | the datasets' files; `hf:` model files |
 /// | `eval.<e>.<c>` | `eval.<e>`, its recipe template, `tokenizer.special_tokens`, `seed` | the datasets' files |
 /// | `release` | `release`, `name` | — |
 ///
 /// The thread count is not part of any key: results are bitwise identical for any thread count.
+/// Nor is the layout (`parallel`: tensor, pipeline and data sizes, ZeRO, micro-batch, recomputation):
+/// it decides how the same computation is split over ranks, whose results agree to float rounding
+/// (bitwise for the same layout). The manifest records the layout, `kondate diff` shows it, and a
+/// pretraining stage can resume from a checkpoint written at another layout.
 public enum StageKeys {
     /// Implementation versions per stage kind.
     public static let versions: [String: Int] = [
         "corpus.prepare": 2, "tokenizer.train": 1, "tokenizer.load": 1, "corpus.tokenize": 2, "corpus.mix": 1,
-        "pretrain": 1, "tune": 2, "eval": 2, "release": 1,
+        "pretrain": 2, "tune": 2, "eval": 2, "release": 1,
     ]
 
     public static func plan(recipe: Recipe, fullHash: Bool = false) throws -> [StagePlan] {
@@ -150,7 +154,7 @@ public enum StageKeys {
                           ("steps", value("pretrain.steps")), ("global_batch", value("pretrain.global_batch")), ("seed", value("seed"))]
                 directory = "corpus/mix"
             case "pretrain":
-                config = [("model", value("model")), ("parallel", value("parallel")), ("pretrain", without(value("pretrain"), "checkpoint")),
+                config = [("model", value("model")), ("pretrain", without(value("pretrain"), "checkpoint")),
                           ("special_tokens", value("tokenizer.special_tokens")), ("seed", value("seed"))]
                 directory = "pretrain"
             case "tune":

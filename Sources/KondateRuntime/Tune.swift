@@ -36,6 +36,9 @@ public struct TuneStage {
     public var log: (String) -> Void
     /// Told after every step (a live line on a terminal).
     public var progress: ((String) -> Void)?
+    /// The job's ranks under mpirun: every rank trains its part of the layout; the leader alone logs,
+    /// writes metrics, the summary and the exported model.
+    public var distributed: DistributedContext?
 
     public init(recipe: Recipe, stage: Recipe.TuneStage, directory: String, tokenizerPath: String?,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
@@ -73,10 +76,23 @@ public struct TuneStage {
     public func run() throws -> Summary {
         let started = Date()
         let source = try sourceModel()
-        let model: Transformer
-        do { model = try HFModel.load(directory: source) } catch {
+        let whole: Transformer
+        do { whole = try HFModel.load(directory: source) } catch {
             throw RuntimeError("tune.\(stage.name): cannot load the starting model from \(source): \(error) " +
                                "(run the '\(stage.from)' stage first)", at: at("from"))
+        }
+        let groups = distributed?.groups
+        let leader = distributed?.isLeader ?? true
+        // Under mpirun each rank keeps its own slices of the starting model.
+        let model: Transformer
+        if let groups {
+            do { model = try Transformer(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor) } catch {
+                throw RuntimeError("tune.\(stage.name): \(error.description) (the layout is tensor \(groups.tensor.size) × pipeline \(groups.pipeline.size))",
+                                   at: recipe.tree.at("parallel")?.location ?? recipe.tree.keyLocation("parallel"))
+            }
+            model.copySlices(of: whole)
+        } else {
+            model = whole
         }
         let tokenizerFile = tokenizerPath ?? source
         let tokenizer: any Tokenizer
@@ -136,7 +152,7 @@ public struct TuneStage {
         let trainer = Trainer(model: model, options: TrainingOptions(
             schedule: LearningRateSchedule(stage.schedule, lr: stage.lr, steps: steps),
             adamw: AdamW.Hyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: Float(stage.weightDecay)), gradClip: 1.0,
-            nanPolicy: TrainingOptions.NaNPolicy(rawValue: recipe.pretrain?.nanPolicy ?? "stop") ?? .stop))
+            nanPolicy: TrainingOptions.NaNPolicy(rawValue: recipe.pretrain?.nanPolicy ?? "stop") ?? .stop), groups: groups)
         log("tune.\(stage.name): \(examples.count) examples, \(rows.count) rows of \(maxLength) tokens, \(steps) steps × \(stage.globalBatch), " +
             "template \(template.name), \(stage.lossMask == "all" ? "loss on all tokens" : "loss on responses")")
         let fm = FileManager.default
@@ -147,7 +163,7 @@ public struct TuneStage {
 
         // What the checkpoints must agree on to be continued: the starting weights and the rows.
         var hasher = SHA256()
-        hasher.update(UnsafeRawBufferPointer(model.parameters))
+        hasher.update(UnsafeRawBufferPointer(whole.parameters))
         let startDigest = hasher.finalize()
         var rowHasher = SHA256()
         for row in rows {
@@ -192,8 +208,11 @@ public struct TuneStage {
             }
         }
         let metricsPath = path("metrics.jsonl")
-        try AtomicFile.write(Data(metricLines.map { $0.rendered(pretty: false) + "\n" }.joined().utf8), to: metricsPath)
-        let metrics = try MetricsLog(path: metricsPath, truncateAfterStep: nil, tensorboard: path())
+        var metrics: MetricsLog?
+        if leader {
+            try AtomicFile.write(Data(metricLines.map { $0.rendered(pretty: false) + "\n" }.joined().utf8), to: metricsPath)
+            metrics = try MetricsLog(path: metricsPath, truncateAfterStep: nil, tensorboard: path())
+        }
         let stopAfter = StopRequest.stopAfterStep(stage: name)
         let loopStarted = Date(), firstStep = trainer.step
         while trainer.step < steps {
@@ -209,7 +228,11 @@ public struct TuneStage {
             let counted = batches.reduce(0) { $0 + $1.counted }
             if counted > 0 {
                 let report: StepReport
-                do { report = try trainer.step(batches, seq: maxLength) } catch { throw RuntimeError("\(name): \(error)") }
+                do { report = try trainer.step(batches, seq: maxLength) } catch {
+                    // Every rank sees a collective error together: it ends their stage without aborting the job.
+                    if distributed != nil && DistributedContext.isCollective(error) { throw error }
+                    throw RuntimeError("\(name): \(error)")
+                }
                 trainedTokens += counted
                 if let progress {
                     progress(ProgressText.line(stage: name, step: step + 1, total: steps, loss: report.loss, stepsThisRun: step + 1 - firstStep,
@@ -221,7 +244,7 @@ public struct TuneStage {
                 let line: JSON = .object([("step", .int(step + 1)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
                                           ("grad_norm", .double(report.gradNorm)), ("trained_tokens", .int(counted))])
                 metricLines.append(line)
-                try metrics.append(line)
+                try metrics?.append(line)
                 if (step + 1) % max(1, steps / 10) == 0 || step + 1 == steps {
                     log("\(name): step \(step + 1)/\(steps)  loss \(Format.fixed(report.loss, 4))  lr \(String(format: "%.2e", report.lr))")
                 }
@@ -240,7 +263,7 @@ public struct TuneStage {
             var saved: String?
             if done % every == 0 || done == steps { saved = try save() }
             StopRequest.checkStopAfter(stopAfter, step: done)
-            if let signal = StopRequest.requested {
+            if let signal = DistributedContext.agreedStop(distributed) {
                 let checkpoint = try saved ?? save()
                 log("\(name): stopped by \(signal) after step \(done)/\(steps); checkpoint \(checkpoint)")
                 throw StageInterrupted(stage: name, step: done, checkpoint: checkpoint, signal: signal)
@@ -250,10 +273,19 @@ public struct TuneStage {
         var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: TokenizerLoader.file(at: tokenizerFile))
         extras.bosTokenID = tok.bos.map(Int.init)
         extras.eosTokenID = Int(tok.eos)
-        try HFModel.export(model, to: out, extras: extras)
+        if groups == nil {
+            try HFModel.export(model, to: out, extras: extras)
+        } else if leader {
+            // The whole model, assembled from the final (sharded) checkpoint.
+            guard let final = try Checkpoint.list(checkpoints).last, final.step == steps else {
+                throw RuntimeError("\(name): the final checkpoint is missing; run the same command again")
+            }
+            try Checkpoint.restoreParameters(final.path, into: whole)
+            try HFModel.export(whole, to: out, extras: extras)
+        }
         let summary = Summary(examples: examples.count, rows: rows.count, steps: steps, trainedTokens: trainedTokens, resumedFrom: resumedFrom,
                               firstLoss: firstLoss, finalLoss: lastLoss, seconds: Date().timeIntervalSince(started), modelDirectory: out)
-        try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json"))
+        if leader { try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json")) }
         return summary
     }
 }

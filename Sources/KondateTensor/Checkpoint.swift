@@ -22,7 +22,12 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 /// A checkpoint is written into `step_NNNNNNNN.tmp/`, every file fsynced, then the directory is
 /// renamed into place: a crash or a full disk leaves the previous checkpoints intact and at most a
 /// `.tmp` directory, which is ignored and replaced. Loading checks every checksum first.
+///
+/// A distributed trainer writes a sharded checkpoint instead (`Checkpoint+Sharded.swift`): one model
+/// file per tensor × pipeline shard, one optimizer file per ZeRO shard, and `layout.json`. Either kind
+/// restores into any layout (`restore`), since every tensor keeps its whole-model name.
 public enum Checkpoint {
+    /// The files of a single-process checkpoint.
     public static let files = ["model.safetensors", "optimizer.safetensors", "trainer.json"]
 
     public struct State: Sendable {
@@ -42,6 +47,7 @@ public enum Checkpoint {
     /// (0 keeps all). Returns the checkpoint directory.
     @discardableResult
     public static func save(_ trainer: Trainer, extra: JSON = .object([]), root: String, keep: Int) throws -> String {
+        if let groups = trainer.groups { return try saveSharded(trainer, groups: groups, extra: extra, root: root, keep: keep) }
         let fm = FileManager.default
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
         let final = (root as NSString).appendingPathComponent(directoryName(step: trainer.step))
@@ -76,22 +82,36 @@ public enum Checkpoint {
             }
         }
         try SafetensorsFile.write(moments, to: dir.appendingPathComponent("optimizer.safetensors"))
+        try writeState(trainer, extra: extra, layout: nil, into: directory)
+        try writeChecksums(files, in: directory)
+    }
+
+    /// `trainer.json`: step counters, model, schedule and optimizer settings, the caller's `extra`, and
+    /// for a sharded checkpoint its layout.
+    static func writeState(_ trainer: Trainer, extra: JSON, layout: JSON?, into directory: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         func encoded<T: Encodable>(_ value: T) throws -> JSON { try JSONParser.parse(String(decoding: try encoder.encode(value), as: UTF8.self)) }
-        let state: JSON = .object([
+        var entries: [(String, JSON)] = [
             ("format", .string("kondate-checkpoint-1")),
             ("step", .int(trainer.step)),
-            ("optimizer_step", .int(optimizer.step)),
-            ("model", try encoded(model.config)),
+            ("optimizer_step", .int(trainer.optimizer.step)),
+            ("model", try encoded(trainer.model.config)),
             ("schedule", try encoded(trainer.options.schedule)),
             ("adamw", try encoded(trainer.options.adamw)),
             ("grad_clip", .double(trainer.options.gradClip)),
             ("extra", extra),
-        ])
-        try AtomicFile.write(Data((state.rendered(pretty: true) + "\n").utf8), to: dir.appendingPathComponent("trainer.json"))
+        ]
+        if let layout { entries.append(("layout", layout)) }
+        try AtomicFile.write(Data((JSON.object(entries).rendered(pretty: true) + "\n").utf8),
+                             to: (directory as NSString).appendingPathComponent("trainer.json"))
+    }
+
+    /// SHA256SUMS for `names` in `directory` (`sha256sum -c` format).
+    static func writeChecksums(_ names: [String], in directory: String) throws {
+        let dir = directory as NSString
         var sums = ""
-        for f in files { sums += "\(try SHA256.hex(file: dir.appendingPathComponent(f)))  \(f)\n" }
+        for f in names { sums += "\(try SHA256.hex(file: dir.appendingPathComponent(f)))  \(f)\n" }
         try AtomicFile.write(Data(sums.utf8), to: dir.appendingPathComponent("SHA256SUMS"))
     }
 
@@ -116,11 +136,16 @@ public enum Checkpoint {
         var expected: [String: String] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].count == 64 else { throw CheckpointError(sumsPath, "malformed line '\(line)'") }
-            expected[parts[1].trimmingCharacters(in: .whitespaces)] = String(parts[0])
+            let name = parts.count == 2 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+            guard parts.count == 2, parts[0].count == 64, !name.isEmpty, !name.contains("/") else {
+                throw CheckpointError(sumsPath, "malformed line '\(line)'")
+            }
+            expected[name] = String(parts[0])
         }
-        for f in files {
-            guard let want = expected[f] else { throw CheckpointError(sumsPath, "no checksum for \(f)") }
+        let required = expected["layout.json"] != nil ? ["trainer.json", "layout.json"] : files
+        for f in required where expected[f] == nil { throw CheckpointError(sumsPath, "no checksum for \(f)") }
+        for f in expected.keys.sorted() {
+            let want = expected[f]!
             let path = dir.appendingPathComponent(f)
             guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError(path, "missing from the checkpoint") }
             let got = try SHA256.hex(file: path)
@@ -146,24 +171,50 @@ public enum Checkpoint {
     }
 
     /// Restores parameters, AdamW moments and step counters into `trainer`, whose model must have the
-    /// checkpoint's configuration. Returns the saved state (its `extra` carries the loader position).
+    /// checkpoint's configuration; the checkpoint may come from any layout (single process or sharded,
+    /// any tensor, pipeline or data-parallel size, with or without ZeRO). Returns the saved state (its
+    /// `extra` carries the loader position).
     @discardableResult
     public static func restore(_ directory: String, into trainer: Trainer) throws -> State {
         let state = try state(directory)
         guard state.config == trainer.model.config else {
             throw CheckpointError(directory, "the checkpoint's model configuration differs from the recipe's; start a new run directory")
         }
-        let dir = directory as NSString
-        let weights = try SafetensorsFile(path: dir.appendingPathComponent("model.safetensors"))
-        let moments = try SafetensorsFile(path: dir.appendingPathComponent("optimizer.safetensors"))
-        for t in trainer.model.layout.tensors {
-            try weights.read(t.name, into: trainer.model.tensor(t.name)!)
-            try moments.read("exp_avg." + t.name, into: UnsafeMutableBufferPointer(rebasing: trainer.optimizer.m[t.offset..<(t.offset + t.count)]))
-            try moments.read("exp_avg_sq." + t.name, into: UnsafeMutableBufferPointer(rebasing: trainer.optimizer.v[t.offset..<(t.offset + t.count)]))
+        let reader = try CheckpointReader(directory: directory, config: state.config)
+        let model = trainer.model, optimizer = trainer.optimizer
+        let range = optimizer.range
+        for t in model.layout.tensors {
+            try reader.read(t.name, .parameters, shard: model.shard, tensor: t, into: model.parameters.baseAddress! + t.offset)
+            // The optimizer holds the moments of `range` only (a ZeRO-1 shard).
+            let lo = max(t.offset, range.lowerBound), hi = min(t.offset + t.count, range.upperBound)
+            guard lo < hi else { continue }
+            for (kind, buffer) in [(CheckpointReader.Kind.expAvg, optimizer.m), (.expAvgSq, optimizer.v)] {
+                if lo == t.offset && hi == t.offset + t.count {
+                    try reader.read(t.name, kind, shard: model.shard, tensor: t, into: buffer.baseAddress! + (t.offset - range.lowerBound))
+                } else {
+                    var local = [Float](repeating: 0, count: t.count)
+                    try local.withUnsafeMutableBufferPointer { try reader.read(t.name, kind, shard: model.shard, tensor: t, into: $0.baseAddress!) }
+                    for i in lo..<hi { buffer[i - range.lowerBound] = local[i - t.offset] }
+                }
+            }
         }
         trainer.step = state.step
         trainer.optimizer.step = state.optimizerStep
         return state
+    }
+}
+
+extension Checkpoint {
+    /// Loads the parameters of a checkpoint of any layout into `model` (its own shard of them).
+    public static func restoreParameters(_ directory: String, into model: any TrainableModel) throws {
+        let state = try state(directory)
+        guard state.config == model.config else {
+            throw CheckpointError(directory, "the checkpoint's model configuration differs from the model's")
+        }
+        let reader = try CheckpointReader(directory: directory, config: state.config)
+        for t in model.layout.tensors {
+            try reader.read(t.name, .parameters, shard: model.shard, tensor: t, into: model.parameters.baseAddress! + t.offset)
+        }
     }
 }
 

@@ -20,16 +20,20 @@ public final class AdamW: @unchecked Sendable {
 
     public let hyper: Hyperparameters
     public let layout: ParameterLayout
+    /// The part of the parameter buffer this optimizer updates: all of it, or a ZeRO-1 shard.
+    public let range: Range<Int>
+    /// Moments of the parameters in `range` (index 0 is the parameter at `range.lowerBound`).
     public let m: UnsafeMutableBufferPointer<Float>
     public let v: UnsafeMutableBufferPointer<Float>
     /// Updates taken so far (the t of the bias corrections).
     public var step = 0
 
-    public init(layout: ParameterLayout, hyper: Hyperparameters) {
+    public init(layout: ParameterLayout, hyper: Hyperparameters, range: Range<Int>? = nil) {
         self.layout = layout
         self.hyper = hyper
-        m = .allocate(capacity: layout.count)
-        v = .allocate(capacity: layout.count)
+        self.range = range ?? 0..<layout.count
+        m = .allocate(capacity: self.range.count)
+        v = .allocate(capacity: self.range.count)
         m.initialize(repeating: 0)
         v.initialize(repeating: 0)
     }
@@ -39,18 +43,22 @@ public final class AdamW: @unchecked Sendable {
         v.deallocate()
     }
 
-    /// One update of `parameters` from `gradients` at learning rate `lr`.
+    /// One update of the parameters in `range` from `gradients` at learning rate `lr` (both buffers
+    /// in the layout's offsets).
     public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>, lr: Float) {
         step += 1
         let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.eps
         let bc1 = 1 - powf(b1, Float(step)), bc2 = 1 - powf(b2, Float(step))
         let stepSize = lr / bc1, bc2Root = bc2.squareRoot()
-        let p = parameters.baseAddress!, g = gradients.baseAddress!, mm = m.baseAddress!, vv = v.baseAddress!
+        // Moments are indexed from the range's start.
+        let p = parameters.baseAddress!, g = gradients.baseAddress!, mm = m.baseAddress! - range.lowerBound, vv = v.baseAddress! - range.lowerBound
         for t in layout.tensors {
+            let lo = max(t.offset, range.lowerBound), hi = min(t.offset + t.count, range.upperBound)
+            guard lo < hi else { continue }
             let decay: Float = (t.isNormOrBias && !hyper.decayNormsAndBiases) ? 0 : hyper.weightDecay
             let keep = 1 - lr * decay
-            Parallel.forEach(count: t.count, chunkSize: 1 << 14) { range in
-                for i in range.lowerBound + t.offset ..< range.upperBound + t.offset {
+            Parallel.forEach(count: hi - lo, chunkSize: 1 << 14) { chunk in
+                for i in chunk.lowerBound + lo ..< chunk.upperBound + lo {
                     let gi = g[i]
                     let mi = b1 * mm[i] + (1 - b1) * gi
                     let vi = b2 * vv[i] + (1 - b2) * gi * gi

@@ -7,6 +7,8 @@ import Foundation
 /// files stay identical across backends.
 public protocol TrainableModel: AnyObject, Sendable {
     var config: ModelConfig { get }
+    /// The part of the model this instance holds (`.whole` without model parallelism).
+    var shard: ModelShard { get }
     var layout: ParameterLayout { get }
     /// All parameters in `layout` order.
     var parameters: UnsafeMutableBufferPointer<Float> { get }
@@ -18,6 +20,15 @@ public protocol TrainableModel: AnyObject, Sendable {
     func forward(tokens: [Int32], targets: [Int32]?, batch: Int, seq: Int) throws(ModelError) -> (loss: Float, count: Int)?
     /// Accumulates the gradient of lossScale × Σ token losses of the last forward pass.
     func backward(lossScale: Float)
+    /// Pipeline stages and micro-batches in flight: `Transformer.forward(tokens:targets:batch:seq:slot:input:)`.
+    @discardableResult
+    func forward(tokens: [Int32], targets: [Int32]?, batch: Int, seq: Int, slot: Int, input: UnsafePointer<Float>?) throws(ModelError)
+        -> (loss: Float, count: Int)?
+    func backward(lossScale: Float, slot: Int, outputGradient: UnsafePointer<Float>?)
+    func stageOutput(slot: Int) -> UnsafeBufferPointer<Float>
+    func inputGradient(slot: Int) -> UnsafeBufferPointer<Float>
+    /// Told during `backward` the offset from which gradients are final (see `Transformer.gradientsReady`).
+    var gradientsReady: ((Int) -> Void)? { get set }
 }
 
 extension TrainableModel {
@@ -34,4 +45,10 @@ extension TrainableModel {
     }
 }
 
-extension Transformer: TrainableModel {}
+extension Transformer: TrainableModel {
+    @discardableResult
+    public func forward(tokens: [Int32], targets: [Int32]? = nil, batch: Int, seq: Int) throws(ModelError) -> (loss: Float, count: Int)? {
+        try forward(tokens: tokens, targets: targets, batch: batch, seq: seq, slot: 0, input: nil)
+    }
+    public func backward(lossScale: Float) { backward(lossScale: lossScale, slot: 0, outputGradient: nil) }
+}

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import KondateData
+import KondateMPI
+import KondateRuntime
 import KondateSupport
 import KondateTensor
 
@@ -157,7 +159,11 @@ struct BenchTrain: ParsableCommand {
         FLOPs per step: 6 × (matmul parameters: every projection and the output head, not the input \
         embedding) × tokens + 12 × batch × layers × seq² × hidden for attention (PaLM's count, as \
         `kondate plan` uses; the causal kernel skips about half of that work). sgemm_peak_gflops \
-        is measured in the same process: cblas_sgemm on 1024×1024 matrices with the same thread count.
+        is measured in the same process: cblas_sgemm on 1024×1024 matrices with the same thread count. \
+        Under mpirun the step is distributed: --tensor and --pipeline set the model-parallel sizes, the \
+        remaining ranks are data parallel (--zero for ZeRO-1), the batch is the global batch in micro-batches \
+        of --micro-batch rows, and rank 0 prints the global tokens/s and the share of the step spent \
+        communicating (tensor-parallel reductions, data-parallel reductions and gathers, pipeline waits).
         """)
 
     @Option(help: "llama or gpt2.") var arch: ModelConfig.Architecture = .llama
@@ -171,17 +177,42 @@ struct BenchTrain: ParsableCommand {
     @Option var batch: Int = 8
     @Option(help: "Timed steps (after one untimed warm-up step).") var steps: Int = 5
     @Option(help: "Threads for OpenBLAS and the elementwise kernels.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Tensor-parallel size (under mpirun).") var tensor: Int = 1
+    @Option(help: "Pipeline-parallel size (under mpirun).") var pipeline: Int = 1
+    @Option(help: "Rows per micro-batch (default: the batch shared evenly by the data-parallel ranks, or 1 row with a pipeline).")
+    var microBatch: Int?
+    @Flag(help: "ZeRO-1: shard the optimizer state over the data-parallel ranks.") var zero = false
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
-        guard steps >= 1, threads >= 1, batch >= 1, seq >= 2 else {
-            printError("kondate bench train: --steps, --threads and --batch must be at least 1 and --seq at least 2\n")
+        guard steps >= 1, threads >= 1, batch >= 1, seq >= 2, tensor >= 1, pipeline >= 1 else {
+            printError("kondate bench train: --steps, --threads, --batch, --tensor and --pipeline must be at least 1 and --seq at least 2\n")
             throw ExitCode(Exit.usage)
         }
         let config = ModelConfig(arch: arch, vocabSize: vocab, hidden: hidden, ffn: ffn, layers: layers, heads: heads,
                                  kvHeads: kvHeads, maxPositions: seq)
+        // Under mpirun: the ranks' layout.
+        var groups: ParallelGroups?
+        var world: Communicator?
+        if DistributedContext.launchedByMPI, let w = try? Communicator.world(), w.size > 1 {
+            world = w
+            guard w.size % (tensor * pipeline) == 0 else {
+                printError("kondate bench train: \(w.size) ranks are not a multiple of --tensor \(tensor) × --pipeline \(pipeline)\n")
+                Communicator.finalize()
+                throw ExitCode(Exit.usage)
+            }
+            groups = try ParallelGroups.mpi(world: w, layout: ParallelLayout(tensor: tensor, pipeline: pipeline, data: w.size / (tensor * pipeline)),
+                                            zero: zero)
+        }
+        defer { if world != nil { Communicator.finalize() } }
+        let data = groups?.data.size ?? 1
+        let micro = microBatch ?? (pipeline > 1 ? 1 : max(1, batch / data))
+        guard batch % (micro * data) == 0 else {
+            printError("kondate bench train: --batch \(batch) is not a multiple of --micro-batch \(micro) × \(data) data-parallel ranks\n")
+            throw ExitCode(Exit.usage)
+        }
         let model: Transformer
-        do { model = try Transformer(config: config) } catch {
+        do { model = try Transformer(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor) } catch {
             printError("kondate bench train: \(error)\n")
             throw ExitCode(Exit.usage)
         }
@@ -190,46 +221,67 @@ struct BenchTrain: ParsableCommand {
         let peak = Self.sgemmPeak()
         model.initialize(seed: 1)
         var rng = SplitMix64(seed: 2)
-        let data = MicroBatch(samples: (0..<batch).map { _ in (0...seq).map { _ in Int32(rng.below(UInt64(vocab))) } })
+        let samples = (0..<batch).map { _ in (0...seq).map { _ in Int32(rng.below(UInt64(vocab))) } }
+        let batches = stride(from: 0, to: batch, by: micro).map { MicroBatch(samples: Array(samples[$0..<($0 + micro)])) }
         let trainer = Trainer(model: model, options: TrainingOptions(
-            schedule: LearningRateSchedule(kind: .constant, maxLR: 1e-4, decaySteps: steps + 1), adamw: AdamW.Hyperparameters()))
-        _ = try trainer.step([data], seq: seq)
+            schedule: LearningRateSchedule(kind: .constant, maxLR: 1e-4, decaySteps: steps + 1), adamw: AdamW.Hyperparameters()),
+                              groups: groups)
+        _ = try trainer.step(batches, seq: seq)
         let profile = KernelProfile()
         model.profile = profile
-        var total = 0.0, optimizer = 0.0
+        var total = 0.0, optimizer = 0.0, communication = 0.0
         for _ in 0..<steps {
-            let report = try trainer.step([data], seq: seq)
+            let report = try trainer.step(batches, seq: seq)
             total += report.seconds
             optimizer += trainer.lastUpdateSeconds
+            communication += trainer.lastCommunicationSeconds
         }
+        // The slowest rank's step time is the job's.
+        if let groups { total = groups.world.allReduce(total) / Double(groups.world.size) }
+        if let world, world.rank != 0 { return }
         let stepSeconds = total / Double(steps)
         let tokens = batch * seq
-        let matmulParameters = model.layout.tensors.filter { [.matrix, .outputProjection, .head].contains($0.role) }
+        let whole = ParameterLayout(config)
+        let matmulParameters = whole.tensors.filter { [.matrix, .outputProjection, .head].contains($0.role) }
             .reduce(0) { $0 + $1.count } + (config.tieEmbeddings ? vocab * hidden : 0)
         let flops = 6 * Double(matmulParameters) * Double(tokens) + 12 * Double(batch * layers) * Double(seq * seq) * Double(hidden)
         let gflops = flops / stepSeconds / 1e9
+        // Each rank measured the peak of its own threads.
+        let ranksCount = groups?.world.size ?? 1
         var kernels: [(String, JSON)] = KernelProfile.Kernel.allCases.filter { $0 != .optimizer }.map {
             ($0.rawValue, .double(profile.seconds($0) / Double(steps)))
         }
         kernels.append(("optimizer", .double(optimizer / Double(steps))))
+        if groups != nil {
+            // Tensor-parallel reductions are timed by the model (`communication`); data-parallel
+            // reductions, gathers and pipeline waits by the trainer.
+            kernels = kernels.map { $0.0 == "communication" ? ($0.0, .double(($0.1.doubleValue ?? 0) + communication / Double(steps))) : $0 }
+        } else {
+            kernels.removeAll { $0.0 == "communication" }
+        }
         let accounted = kernels.reduce(0.0) { $0 + ($1.1.doubleValue ?? 0) }
         kernels.append(("other", .double(max(0, stepSeconds - accounted))))
         let result: JSON = .object([
             ("config", .object([("arch", .string(arch.rawValue)), ("hidden", .int(hidden)), ("ffn", .int(ffn)), ("layers", .int(layers)),
                                 ("heads", .int(heads)), ("kv_heads", .int(config.kvHeads)), ("vocab", .int(vocab)), ("seq", .int(seq)),
-                                ("batch", .int(batch)), ("parameters", .int(model.parameterCount))])),
+                                ("batch", .int(batch)), ("parameters", .int(whole.count))])),
             ("threads", .int(threads)), ("steps", .int(steps)),
+            ("layout", .object([("ranks", .int(groups?.world.size ?? 1)), ("tensor", .int(groups?.tensor.size ?? 1)),
+                                ("pipeline", .int(groups?.pipeline.size ?? 1)), ("data", .int(data)), ("zero", .bool(groups?.zero ?? false)),
+                                ("micro_batch", .int(micro))])),
             ("tokens_per_second", .double(Double(tokens) / stepSeconds)), ("step_seconds", .double(stepSeconds)),
-            ("gflops", .double(gflops)), ("sgemm_peak_gflops", .double(peak)), ("fraction_of_peak", .double(gflops / peak)),
+            ("gflops", .double(gflops)), ("sgemm_peak_gflops", .double(peak)), ("fraction_of_peak", .double(gflops / (peak * Double(ranksCount)))),
             ("kernels", .object(kernels)),
         ])
         if json {
             print(result.rendered(pretty: false))
             return
         }
-        print("\(arch.rawValue) \(Format.grouped(model.parameterCount)) parameters, batch \(batch) × seq \(seq), \(threads) threads")
+        let ranks = groups.map { g in ", \(g.world.size) ranks (tensor \(g.tensor.size) × pipeline \(g.pipeline.size) × data \(g.data.size)\(g.zero ? ", ZeRO-1" : ""))" } ?? ""
+        print("\(arch.rawValue) \(Format.grouped(whole.count)) parameters, batch \(batch) × seq \(seq), \(threads) thread\(threads == 1 ? "" : "s")\(ranks)")
         print("  \(Format.grouped(Int(Double(tokens) / stepSeconds))) tokens/s, \(Format.fixed(stepSeconds * 1000, 1)) ms/step, " +
-              "\(Format.fixed(gflops, 1)) GFLOP/s = \(Format.fixed(100 * gflops / peak, 1))% of sgemm peak \(Format.fixed(peak, 1)) GFLOP/s")
+              "\(Format.fixed(gflops, 1)) GFLOP/s = \(Format.fixed(100 * gflops / (peak * Double(ranksCount)), 1))% of " +
+              (ranksCount > 1 ? "\(ranksCount) × " : "") + "sgemm peak \(Format.fixed(peak, 1)) GFLOP/s")
         for (name, value) in kernels {
             let s = value.doubleValue ?? 0
             print("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(Format.fixed(s * 1000, 1).leftPadded(8)) ms  \(Format.fixed(100 * s / stepSeconds, 1).leftPadded(5))%")

@@ -21,6 +21,9 @@ struct RunCommand: ParsableCommand {
         SIGINT or SIGTERM stops training after a checkpoint (exit 130 or 143); run the same command to resume. \
         An eval suite whose judge fails keeps its answers, the other stages still run, and the command exits \
         with status 1 after naming the failure. Two runs cannot share a run directory at once.
+        Under mpirun (see kondate launch), rank 0 runs the data stages, evaluation and the release, and every \
+        rank runs the training stages in the recipe's tensor × pipeline × data layout; the run directory must \
+        be on a filesystem every rank sees.
         """)
 
     @OptionGroup var options: RecipeOptions
@@ -40,11 +43,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Hash every input file whole (by default files over 64 MiB get a sampled fingerprint).")
     var fullHash = false
 
-    @Option(help: "Threads for the corpus stages, OpenBLAS and the kernels (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads for the corpus stages, OpenBLAS and the kernels (default: all cores; under mpirun, the cores shared by the node's ranks).")
+    var threads: Int?
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
@@ -61,7 +64,32 @@ struct RunCommand: ParsableCommand {
             printError(renderer.render(d))
             throw ExitCode(Exit.recipeErrors)
         }
+        let distributed: DistributedContext?
+        do { distributed = try DistributedContext.start(recipe: recipe) } catch let error as RuntimeError {
+            try fail(error.message, at: error.location)
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = self.threads ?? (distributed == nil ? cores : max(1, cores / DistributedContext.localRanks))
         Parallel.threads = threads
+        guard let distributed else { return try run(recipe: recipe, directory: directory, threads: threads, distributed: nil, fail: fail) }
+        StopRequest.install()
+        if !distributed.isLeader { distributed.finish(distributed.follow(recipe: recipe, directory: directory, threads: threads)) }
+        // The leader tells the followers how the run ended, then every rank finalises MPI.
+        var status: Int32 = 0
+        do {
+            try run(recipe: recipe, directory: directory, threads: threads, distributed: distributed, fail: fail)
+        } catch let exit as ExitCode {
+            status = exit.rawValue
+        } catch {
+            printError("kondate run: \(error)\n")
+            status = Exit.recipeErrors
+        }
+        do { try distributed.announce(.object([("done", .int(Int(status)))])) } catch { distributed.abortJob("\(error)") }
+        distributed.finish(status)
+    }
+
+    func run(recipe: Recipe, directory: String, threads: Int, distributed: DistributedContext?,
+             fail: (String, SourceLocation?) throws -> Never) throws {
         StopRequest.install()
         var pipelineOptions = RunPipeline.Options()
         pipelineOptions.until = until
@@ -73,11 +101,13 @@ struct RunCommand: ParsableCommand {
         pipelineOptions.overrides = options.overrides
         pipelineOptions.kondateVersion = Kondate.version
         pipelineOptions.kondateCommit = Kondate.sourceCommit()
+        pipelineOptions.layout = distributed?.layoutJSON
         let live = LiveLine()
         var pipeline = RunPipeline(recipe: recipe, directory: directory, options: pipelineOptions,
                                    log: { live.clear(); printError("\($0)\n") },
                                    report: { live.clear(); print(Self.line(for: $0, directory: directory)) })
         if live.enabled { pipeline.progress = { live.show($0) } }
+        pipeline.distributed = distributed
         let outcome: RunPipeline.Outcome
         defer { live.clear() }
         do {
@@ -86,9 +116,9 @@ struct RunCommand: ParsableCommand {
             printError("\(stop)\n")
             throw ExitCode(stop.signal == "SIGTERM" ? 143 : 130)
         } catch let error as RuntimeError {
-            try fail(error.message, at: error.location)
+            try fail(error.message, error.location)
         } catch let error as CorpusError {
-            try fail(error.message, at: error.location)
+            try fail(error.message, error.location)
         } catch let error as ExitCode {
             throw error
         } catch {

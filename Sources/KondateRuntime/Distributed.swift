@@ -1,0 +1,138 @@
+import Foundation
+import KondateMPI
+import KondateRecipe
+import KondateSupport
+import KondateTensor
+
+/// `kondate run` under `mpirun -np N` (or `srun`): the ranks of one job and the recipe's layout.
+///
+/// World rank 0 leads: it holds the run lock, runs the data stages (corpus, tokenizer, mix), evaluation
+/// and the release alone, and writes the manifest. Training stages run on every rank: before one
+/// starts, the leader announces it and the other ranks (followers, which wait quietly meanwhile) join.
+/// At the end the leader announces the outcome and every rank finalises MPI.
+///
+/// Failures never leave a rank waiting: an error every rank sees at once (a stop request, a checkpoint
+/// that could not be written, a non-finite loss) ends every rank's stage together; any other error in
+/// a training stage is printed with its rank and aborts the whole job (`MPI_Abort`), as does a rank
+/// that dies, which mpirun notices.
+public final class DistributedContext: @unchecked Sendable {
+    public let world: Communicator
+    public let layout: ParallelLayout
+    public let groups: ParallelGroups
+    public var rank: Int { world.rank }
+    public var isLeader: Bool { world.rank == 0 }
+
+    init(world: Communicator, layout: ParallelLayout, groups: ParallelGroups) {
+        self.world = world
+        self.layout = layout
+        self.groups = groups
+    }
+
+    /// Whether this process was started by an MPI launcher (OpenMPI's mpirun, or PMI/PMIx under srun).
+    public static var launchedByMPI: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { env[$0] != nil }
+    }
+
+    /// Ranks of this job on this node, as the launcher says (1 when unknown).
+    public static var localRanks: Int {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"].lazy.compactMap { env[$0].flatMap { Int($0) } }.first ?? 1
+    }
+
+    /// Starts MPI when launched by mpirun with more than one rank and checks the recipe's layout
+    /// against the world; nil for a single process (MPI finalised again).
+    public static func start(recipe: Recipe) throws -> DistributedContext? {
+        guard launchedByMPI else { return nil }
+        let world = try Communicator.world()
+        guard world.size > 1 else {
+            Communicator.finalize()
+            return nil
+        }
+        let p = recipe.parallel
+        let layout = ParallelLayout(tensor: p.tensor, pipeline: p.pipeline, data: world.size / max(1, p.tensor * p.pipeline))
+        guard layout.worldSize == world.size else {
+            Communicator.finalize()
+            throw RuntimeError("mpirun started \(world.size) ranks, which parallel.tensor \(p.tensor) × parallel.pipeline \(p.pipeline) " +
+                               "does not divide; start a multiple of \(p.tensor * p.pipeline) ranks",
+                               at: recipe.tree.at("parallel.tensor")?.location ?? recipe.tree.keyLocation("parallel"))
+        }
+        let groups = try ParallelGroups.mpi(world: world, layout: layout, zero: p.zeroStage >= 1)
+        return DistributedContext(world: world, layout: layout, groups: groups)
+    }
+
+    /// The layout as the manifest and checkpoints record it.
+    public var layoutJSON: JSON {
+        .object([("ranks", .int(world.size)), ("tensor", .int(layout.tensor)), ("pipeline", .int(layout.pipeline)),
+                 ("data", .int(layout.data)), ("zero", .bool(groups.zero))])
+    }
+
+    // MARK: Announcements
+
+    /// The leader tells every follower what to do next (a training stage to join, or the end).
+    public func announce(_ message: JSON) throws {
+        precondition(isLeader)
+        _ = try world.broadcastQuietly(Array(message.rendered(pretty: false).utf8), root: 0)
+    }
+
+    /// A follower waits (quietly) for the leader's next announcement.
+    func awaitAnnouncement() throws -> JSON {
+        let bytes = try world.broadcastQuietly([], root: 0)
+        return try JSONParser.parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Ends this process: MPI finalised, exit status `code`.
+    public func finish(_ code: Int32) -> Never {
+        Communicator.finalize()
+        exit(code)
+    }
+
+    /// Prints `message` naming this rank and aborts every rank of the job.
+    public func abortJob(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("kondate: rank \(rank): \(message); ending the job\n".utf8))
+        world.abort(code: 1)
+    }
+
+    /// The stop request of any rank, agreed by all ranks (every rank stops after the same step); the
+    /// local request alone without a job.
+    static func agreedStop(_ distributed: DistributedContext?) -> String? {
+        let local = StopRequest.requested
+        guard let distributed else { return local }
+        let any = distributed.groups.world.allReduce(local == nil ? 0 : 1) > 0
+        return any ? (local ?? "SIGTERM") : nil
+    }
+
+    /// Errors that every rank of a training stage raises together, so no rank is left waiting.
+    static func isCollective(_ error: Error) -> Bool {
+        if error is StageInterrupted || error is CheckpointError { return true }
+        if let e = error as? TrainingError {
+            switch e {
+            case .nonFinite, .noTargets, .layout: return true
+            case .model: return false
+            }
+        }
+        return false
+    }
+
+    /// A follower's life: join every training stage the leader announces until it announces the end.
+    /// Returns the exit status.
+    public func follow(recipe: Recipe, directory: String, threads: Int) -> Int32 {
+        let context = StageContext(recipe: recipe, directory: directory, threads: threads, log: { _ in })
+        context.distributed = self
+        while true {
+            let message: JSON
+            do { message = try awaitAnnouncement() } catch { abortJob("\(error)") }
+            if let status = message["done"]?.intValue { return Int32(status) }
+            guard let stage = message["stage"]?.stringValue else { abortJob("unexpected announcement \(message.rendered(pretty: false))") }
+            do {
+                _ = try context.executeTraining(stage)
+            } catch let stop as StageInterrupted {
+                return stop.signal == "SIGTERM" ? 143 : 130
+            } catch {
+                // The leader reports collective errors; anything else only this rank knows about.
+                if Self.isCollective(error) { return 1 }
+                abortJob("\(stage): \(error)")
+            }
+        }
+    }
+}
