@@ -87,6 +87,10 @@ struct DistributedCLITests {
         let manifest = try JSONParser.parse(String(contentsOfFile: dir + "/manifest.json", encoding: .utf8))
         #expect(manifest["layout"]?["ranks"]?.intValue == 2 && manifest["layout"]?["data"]?.intValue == 2)
         #expect(manifest["layout"]?["zero"]?.boolValue == zero)
+        // kondate diff explains the difference from the single-process run by the layout.
+        let diff = try kondate(["diff", try #require(Self.corpus) + "/reference-llama-20", dir])
+        #expect(diff.stdout.contains("layout.data: 1 → 2") && diff.stdout.contains("layout.ranks: 1 → 2"), "\(diff.stdout)")
+        #expect(!diff.stdout.contains("Not reproduced"), "\(diff.stdout)")
     }
 
     @Test(arguments: [("tensor 2", 2, "llama-8", ["--set", "parallel.tensor=2"]),
