@@ -230,17 +230,7 @@ public extension Launch {
         var notes: [String] = []
         let tree = recipe.tree
         /// The key's value, else its key, else the nearest written ancestor (defaults have no position).
-        func at(_ path: String) -> SourceLocation? {
-            if let node = tree.at(path), node.entries != nil || node.array != nil, let key = tree.keyLocation(path) { return key }
-            if let loc = tree.at(path)?.location ?? tree.keyLocation(path) { return loc }
-            var parts = path.split(separator: ".").map(String.init)
-            while parts.count > 1 {
-                parts.removeLast()
-                let p = parts.joined(separator: ".")
-                if let loc = tree.keyLocation(p) ?? tree.at(p)?.location { return loc }
-            }
-            return tree.location
-        }
+        func at(_ path: String) -> SourceLocation? { tree.diagnosticLocation(path) }
         func provenance(_ path: String) -> [DiagnosticNote] { tree.at(path)?.provenance.notes ?? [] }
         func error(_ path: String, _ message: String, notes extra: [DiagnosticNote] = [], code: DiagnosticCode = .invalidValue) {
             refuse.error(code, message, at: at(path), notes: provenance(path) + extra)

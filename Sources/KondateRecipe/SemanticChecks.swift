@@ -36,18 +36,7 @@ public struct SemanticChecks {
     func isWritten(_ path: String) -> Bool { tree.at(path)?.location != nil }
 
     /// Where to point for `path`: its value, else its key, else the key of the nearest written ancestor.
-    func location(_ path: String) -> SourceLocation? {
-        // A mapping or list is pointed at by its key (its own position is that of its first child).
-        if let node = tree.at(path), node.entries != nil || node.array != nil, let key = tree.keyLocation(path) { return key }
-        if let loc = tree.at(path)?.location ?? tree.keyLocation(path) { return loc }
-        var parts = path.split(separator: ".").map(String.init)
-        while parts.count > 1 {
-            parts.removeLast()
-            let p = parts.joined(separator: ".")
-            if let loc = tree.keyLocation(p) ?? tree.at(p)?.location { return loc }
-        }
-        return tree.location
-    }
+    func location(_ path: String) -> SourceLocation? { tree.diagnosticLocation(path) }
 
     /// "model.heads = 40, set at base.yaml:12" as a note pointing at the value.
     func note(_ path: String) -> DiagnosticNote {

@@ -81,6 +81,21 @@ public struct RNode: Sendable, Equatable {
         return nil
     }
 
+    /// Where a diagnostic about `path` points: its value, else its key, else the key of the nearest
+    /// written ancestor (defaults have no position). A mapping or list is pointed at by its key (its own
+    /// position is that of its first child).
+    public func diagnosticLocation(_ path: String) -> SourceLocation? {
+        if let node = at(path), node.entries != nil || node.array != nil, let key = keyLocation(path) { return key }
+        if let loc = at(path)?.location ?? keyLocation(path) { return loc }
+        var parts = path.split(separator: ".").map(String.init)
+        while parts.count > 1 {
+            parts.removeLast()
+            let p = parts.joined(separator: ".")
+            if let loc = keyLocation(p) ?? at(p)?.location { return loc }
+        }
+        return location
+    }
+
     /// Sets (or adds) the value at a dotted path whose parents exist.
     public mutating func set(_ path: String, _ node: RNode) {
         let parts = path.split(separator: ".").map(String.init)

@@ -32,6 +32,18 @@ func kondate(_ arguments: [String], cwd: URL = root) throws -> Result {
 /// Runs a program to completion with no standard input, `NO_COLOR=1`, the test's environment changed by
 /// `environment` (a nil value removes a variable), and returns its status and output.
 func runProcess(_ executable: URL, _ arguments: [String], cwd: URL = root, environment: [String: String?] = [:]) throws -> Result {
+    let (process, out, err) = testProcess(executable, arguments, cwd: cwd, environment: environment)
+    try process.run()
+    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                  stderr: String(decoding: stderrData, as: UTF8.self), signalled: process.terminationReason == .uncaughtSignal)
+}
+
+/// A process with no standard input, `NO_COLOR=1`, the test's environment changed by `environment` (a nil
+/// value removes a variable), and pipes for its standard output and error; not started.
+func testProcess(_ executable: URL, _ arguments: [String], cwd: URL, environment: [String: String?]) -> (Process, out: Pipe, err: Pipe) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -44,12 +56,7 @@ func runProcess(_ executable: URL, _ arguments: [String], cwd: URL = root, envir
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                  stderr: String(decoding: stderrData, as: UTF8.self), signalled: process.terminationReason == .uncaughtSignal)
+    return (process, out, err)
 }
 
 @Suite("kondate command line")

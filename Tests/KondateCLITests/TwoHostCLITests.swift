@@ -180,18 +180,7 @@ struct TwoHosts: Sendable {
     /// output as it comes; past `deadline` seconds the whole group is killed, so a hang cannot outlive it.
     private static func runWithDeadline(_ executable: URL, _ arguments: [String], cwd: URL, environment: [String: String?],
                                         deadline: TimeInterval) throws -> TwoHostRun {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = cwd
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let (process, out, err) = testProcess(executable, arguments, cwd: cwd, environment: environment)
         let stdout = Buffer(), stderr = Buffer()
         for (handle, buffer) in [(out.fileHandleForReading, stdout), (err.fileHandleForReading, stderr)] {
             handle.readabilityHandler = { handle in
