@@ -83,7 +83,7 @@ public struct CorpusRun {
 
     /// `corpus.prepare.<source>`: reads, filters and deduplicates a source into its prepared file.
     public func prepare(_ source: Recipe.Source) throws -> FilterReport {
-        let onError = DocumentReader.OnError(rawValue: recipe.corpus?.onError ?? "skip") ?? .skip
+        guard let onError = recipe.corpus?.onError else { throw CorpusError("the recipe has no corpus section") }
         let files = try files(of: source)
         log("corpus.prepare.\(source.name): \(files.count) file\(files.count == 1 ? "" : "s")")
         let output = preparedFile(source.name)
@@ -180,14 +180,14 @@ public struct CorpusRun {
             return tokenizer
         }
         guard let train = spec.train else { throw CorpusError("tokenizer needs 'path' or 'train'") }
-        guard train.algorithm == "bpe" else {
+        guard train.algorithm == .bpe else {
             throw CorpusError("tokenizer.train.algorithm 'unigram' is not available: Kondate trains byte-level BPE; load a SentencePiece unigram .model with tokenizer.path",
                               at: recipe.tree.at("tokenizer.train.algorithm")?.location)
         }
         let texts = try trainingSample(sources: train.sources, bytes: train.sampleSize)
         let started = Date()
         let file = path("tokenizer", "tokenizer.json")
-        let special = ["bos", "eos", "pad", "unk"].compactMap { spec.specialTokens[$0] }
+        let special = ["bos", "eos", "pad", "unk"].compactMap { spec.specialTokens[$0] } + spec.additionalSpecialTokens
         let tokenizer = try TokenizerTraining.trainByteLevelBPE(texts: texts, vocabularySize: train.vocabSize, minFrequency: train.minFrequency,
                                                                specialTokens: special, threads: threads, output: file)
         log("tokenizer: trained byte-level BPE, \(tokenizer.vocabularySize) tokens on \(Format.bytes(Double(texts.reduce(0) { $0 + $1.utf8.count }))) in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")

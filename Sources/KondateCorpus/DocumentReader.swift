@@ -34,8 +34,9 @@ public struct ReadReport: Sendable {
 /// metadata), whole text files, or blank-line-separated blocks; any of them gzip-compressed. Files are
 /// read in sorted order, so the document order is deterministic.
 public struct DocumentReader {
-    public enum Format: String, Sendable { case jsonl, text, textBlocks = "text_blocks" }
-    public enum OnError: String, Sendable { case skip, fail }
+    /// The recipe's `corpus.sources.<s>.format` and `corpus.on_error`.
+    public typealias Format = SourceFormat
+    public typealias OnError = KondateRecipe.OnError
 
     public var files: [String]
     public var format: Format

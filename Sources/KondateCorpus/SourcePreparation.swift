@@ -74,7 +74,7 @@ public struct SourcePreparation {
     public func run(output: String) throws -> FilterReport {
         let started = Date()
         let filters = try source.filters.map { try FilterRegistry.make($0, seed: seed) }
-        let format = DocumentReader.Format(rawValue: source.format) ?? .jsonl
+        let format = source.format
         var reader = DocumentReader(files: files, format: format, textField: source.textField, onError: onError)
         var report = FilterReport(source: source.name, read: ReadReport(), steps: filters.map { FilterReport.Step(filter: $0.name) })
         var exact = filters.map { filter -> ExactDeduplicator? in if case .exactDedup = filter { ExactDeduplicator() } else { nil } }

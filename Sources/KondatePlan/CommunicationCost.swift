@@ -94,9 +94,8 @@ public struct CommunicationCost: Sendable {
         let link = c.interconnect
         let t = p.tensor, pp = p.pipeline, d = p.data, g = max(1, c.devicesPerNode)
         let mb = max(1, microBatches)
-        let precision = recipe.pretrain?.precision ?? "bf16"
-        let activationBytes: Double = precision == "fp32" ? 4 : 2
-        let weightBytes: Double = precision == "fp32" ? 4 : 2
+        let activationBytes: Double = recipe.trainingPrecision == .fp32 ? 4 : 2
+        let weightBytes: Double = recipe.trainingPrecision == .fp32 ? 4 : 2
         // Megatron reduces gradients in its fp32 main-grad buffer (forced for bf16 by arguments.py), the
         // 4 bytes per parameter the memory estimate counts.
         let gradientBytes: Double = 4
@@ -113,9 +112,9 @@ public struct CommunicationCost: Sendable {
         let attention = 12 * Double(m.heads * m.headDim) * Double(m.seqLen)
         var recompute = 0.0
         switch p.recompute {
-        case "full": recompute = 2 * matricesPerLayer + attention / 3
-        case "selective": recompute = attention / 3
-        default: break
+        case .full: recompute = 2 * matricesPerLayer + attention / 3
+        case .selective: recompute = attention / 3
+        case .none: break
         }
         let layerFlops = 6 * matricesPerLayer + attention + recompute
         let headFlops = 6 * Double(parameters.embedding)
@@ -137,7 +136,7 @@ public struct CommunicationCost: Sendable {
         // in the backward (reduce-scatter + all-gather pairs with sequence parallelism: the same bytes),
         // 2 more with full recomputation (the forward is run again). Not overlapped.
         if t > 1 {
-            let perLayer = 4.0 + (p.recompute == "full" ? 2 : 0)
+            let perLayer = 4.0 + (p.recompute == .full ? 2 : 0)
             let placement = layout.group(stride: 1, size: t)
             tensor = Self.ring(kind: "tensor", collective: p.sequenceParallel ? "reduce-scatter + all-gather" : "all-reduce",
                                placement: placement, link: link, size: t,

@@ -77,7 +77,7 @@ public struct ExecutionGraph: Sendable {
         if let rel = r.release {
             let source = rel.checkpoint == "pretrain" ? "pretrain" : "tune.\(rel.checkpoint)"
             stages.append(Stage(id: "release", kind: "release", inputs: [source] + tokenizerInput + evalIDs,
-                                summary: "\(rel.name): " + rel.formats.joined(separator: ", ") + " (\(rel.dtype))"))
+                                summary: "\(rel.name): " + rel.formats.map(\.rawValue).joined(separator: ", ") + " (\(rel.dtype.rawValue))"))
         }
         self.stages = stages
     }

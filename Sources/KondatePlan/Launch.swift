@@ -110,7 +110,7 @@ public extension Launch {
     }
 
     /// The cluster's devices are GPUs (every catalog device except `cpu`).
-    static func usesGPUs(_ recipe: Recipe) -> Bool { recipe.cluster.device != "cpu" }
+    static func usesGPUs(_ recipe: Recipe) -> Bool { recipe.cluster.device.isGPU }
 
     /// "tensor 2 × pipeline 4 × data 16 = 128 ranks on 16 nodes × 8 a100-40gb"
     static func layoutSummary(_ recipe: Recipe) -> String {
@@ -271,7 +271,7 @@ public extension Launch {
         add("--hidden-size", String(m.hidden))
         add("--ffn-hidden-size", String(m.ffn))
         add("--num-attention-heads", String(m.heads))
-        if m.arch == "llama" || m.kvHeads != m.heads {
+        if m.arch == .llama || m.kvHeads != m.heads {
             // LLM-jp passes --group-query-attention with as many groups as heads (plain multi-head attention).
             add("--group-query-attention")
             add("--num-query-groups", String(m.kvHeads))
@@ -281,7 +281,7 @@ public extension Launch {
 
         // Vocabulary: Megatron pads the tokenizer's vocabulary to a multiple of
         // make-vocab-size-divisible-by × tensor; choose the divisor that gives model.vocab_size.
-        let sentencePiece = recipe.tokenizer?.format == "sentencepiece"
+        let sentencePiece = recipe.tokenizer?.format == .sentencepiece
         let extra = sentencePiece ? sentencePieceExtraTokens : 0
         let multiple = tree.at("model.pad_vocab_multiple")?.int ?? 128
         func padded(_ v: Int, _ divisor: Int) -> Int { let q = divisor * p.tensor; return (v + q - 1) / q * q }
@@ -297,7 +297,7 @@ public extension Launch {
 
         // Architecture.
         switch m.arch {
-        case "llama":
+        case .llama:
             add("--normalization", "RMSNorm")
             add("--norm-epsilon", flagNumber(m.normEps))
             add("--swiglu")
@@ -311,19 +311,17 @@ public extension Launch {
                 }
             }
             add("--disable-bias-linear")
-        case "gpt2":
+        case .gpt2:
             add("--normalization", "LayerNorm")
             add("--norm-epsilon", flagNumber(m.normEps))
             // Learned absolute positions and biases are Megatron's defaults. The default fused bias-GELU
             // kernel is the tanh approximation (gelu_tanh); exact GELU needs the unfused F.gelu.
-            if m.activation == "gelu" { add("--no-bias-gelu-fusion") }
-        default:
-            error("model.arch", "model.arch '\(m.arch)' has no Megatron-LM equivalent in `kondate launch`")
+            if m.activation == .gelu { add("--no-bias-gelu-fusion") }
         }
         if !m.tieEmbeddings { add("--untie-embeddings-and-output-weights") }
         add("--attention-dropout", flagNumber(m.attentionDropout))
         add("--hidden-dropout", flagNumber(m.dropout))
-        if m.attentionKernel == "flash" { add("--use-flash-attn") }
+        if m.attentionKernel == .flash { add("--use-flash-attn") }
         add("--init-method-std", flagNumber(m.initStd))
 
         // Optimizer (Megatron's adam is AdamW: decoupled weight decay, as Kondate's).
@@ -342,7 +340,7 @@ public extension Launch {
         // Schedule: warm-up in iterations, computed as Kondate's runtime does for warmup_fraction.
         let warmup = pre.schedule.warmupSteps ?? Int(((pre.schedule.warmupFraction ?? 0) * Double(pre.steps)).rounded())
         let decay = pre.schedule.decaySteps ?? pre.steps
-        add("--lr-decay-style", pre.schedule.kind)
+        add("--lr-decay-style", pre.schedule.kind.rawValue)
         add("--lr-warmup-iters", String(warmup))
         add("--lr-decay-iters", String(decay))
         if warmup >= decay {
@@ -356,27 +354,27 @@ public extension Launch {
 
         // Precision and recomputation.
         switch pre.precision {
-        case "bf16": add("--bf16")
-        case "fp16": add("--fp16")
-        default: break   // fp32 is Megatron's default
+        case .bf16: add("--bf16")
+        case .fp16: add("--fp16")
+        case .fp32: break   // Megatron's default
         }
         switch p.recompute {
-        case "selective":
+        case .selective:
             add("--recompute-activations")
             add("--recompute-granularity", "selective")
-        case "full":
+        case .full:
             add("--recompute-granularity", "full")
             add("--recompute-method", "uniform")
             add("--recompute-num-layers", "1")
-        default: break
+        case .none: break
         }
-        if pre.nanPolicy == "skip" {
+        if pre.nanPolicy == .skip {
             error("pretrain.nan_policy", "pretrain.nan_policy 'skip' cannot be expressed in Megatron-LM, which stops on a NaN or infinite loss or gradient (--check-for-nan-in-loss-and-grad) and has no flag to skip the step: set pretrain.nan_policy: stop \(kondateEngine)")
         }
 
         // Tokenizer.
         if let t = recipe.tokenizer {
-            if t.format == "sentencepiece" {
+            if t.format == .sentencepiece {
                 if let path = t.path {
                     add("--tokenizer-type", "SentencePieceTokenizer")
                     add("--tokenizer-model", absolute(PathCheck.resolve(path, relativeTo: tree.at("tokenizer.path")?.location), settings: s))
@@ -438,9 +436,8 @@ public extension Launch {
         add("--load", checkpoints)
         add("--save-interval", String(pre.checkpointEvery))
         if pre.checkpointKeep > 0 {
-            warnings.warning(.checkpointing,
-                             "Megatron-LM keeps every checkpoint it saves (no flag keeps the last \(pre.checkpointKeep)); pretrain.checkpoint.keep applies to Kondate's runtime only: delete old iter_* directories under \(checkpoints) yourself",
-                             at: at("pretrain.checkpoint.keep"), notes: provenance("pretrain.checkpoint.keep"))
+            error("pretrain.checkpoint.keep", "pretrain.checkpoint.keep \(pre.checkpointKeep) cannot be expressed in Megatron-LM, which keeps every checkpoint it saves (no flag keeps the last \(pre.checkpointKeep)): set keep: 0 and delete old iter_* directories under \(checkpoints) yourself \(kondateEngine)",
+                  code: .checkpointing)
         }
         add("--log-interval", String(pre.logInterval))
         if let interval = pre.evalInterval {

@@ -30,8 +30,7 @@ public struct MemoryEstimate: Sendable {
     public init(recipe: Recipe, parameters: ParameterCount) {
         let m = recipe.model, p = recipe.parallel
         let t = Double(p.tensor), d = Double(p.data)
-        let precision = recipe.pretrain?.precision ?? "bf16"
-        let mixed = precision != "fp32"
+        let mixed = recipe.trainingPrecision != .fp32
 
         // Weights, gradients and optimizer bytes per parameter, then ZeRO sharding over data ranks.
         // Mixed precision: 16-bit weights, fp32 gradient buffer, fp32 master + Adam m, v.
@@ -60,14 +59,14 @@ public struct MemoryEstimate: Sendable {
         // Outside the tensor-parallel region: two norm inputs, QKV input, MLP input, dropout masks.
         let replicated = s * b * (a * h * 4 + dropout * 2 * h) / sp
         // Inside it: q, k, v; attention output (projection input); MLP intermediates.
-        let mlpIntermediates = m.activation == "swiglu" ? 3 * a * f : 2 * a * f
+        let mlpIntermediates = m.activation == .swiglu ? 3 * a * f : 2 * a * f
         var parallel = s * b * (a * (q + 2 * kv) + a * q + mlpIntermediates) / t
         // The (T, T) attention probabilities, unless a flash kernel or selective recompute avoids them.
         let scores = n * s * s * b * (a + attnDropout * (1 + a)) / t
         let logsumexp = 4 * n * s * b / t
-        if m.attentionKernel == "standard" && p.recompute == "none" { parallel += scores } else { parallel += logsumexp }
+        if m.attentionKernel == .standard && p.recompute == .none { parallel += scores } else { parallel += logsumexp }
         let fullLayer = replicated + parallel
-        let storedPerLayer = p.recompute == "full" ? s * b * a * h / sp : fullLayer
+        let storedPerLayer = p.recompute == .full ? s * b * a * h / sp : fullLayer
         activationBytesPerLayer = storedPerLayer
 
         let microBatches = max(1, (recipe.pretrain?.globalBatch ?? p.microBatch * p.data) / (p.microBatch * p.data))
@@ -79,7 +78,7 @@ public struct MemoryEstimate: Sendable {
             // 1F1B: stage i holds activations of min(pipeline − i, micro batches) micro batches.
             let inFlight = min(p.pipeline - i, microBatches)
             var act = storedPerLayer * layersPerStage * Double(inFlight)
-            if p.recompute == "full" { act += fullLayer } // one layer recomputed at a time
+            if p.recompute == .full { act += fullLayer } // one layer recomputed at a time
             if i == 0 { act += Double(inFlight) * s * b * (a * h + dropout * h) / sp } // embedding output
             if i == p.pipeline - 1 {
                 act += s * b * a * h / sp                 // final norm input

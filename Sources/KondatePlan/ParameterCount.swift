@@ -31,7 +31,7 @@ public struct ParameterCount: Sendable, Equatable {
         let h = m.hidden, f = m.ffn, V = m.vocabSize
         let q = m.heads * m.headDim, kv = m.kvHeads * m.headDim
         embedding = V * h
-        if m.arch == "gpt2" {
+        if m.arch == .gpt2 {
             positions = m.maxPositions * h
             attentionPerLayer = h * (q + 2 * kv) + (q + 2 * kv) + q * h + h
             mlpPerLayer = h * f + f + f * h + h
@@ -49,7 +49,7 @@ public struct ParameterCount: Sendable, Equatable {
         perLayer = attentionPerLayer + mlpPerLayer + normsPerLayer
         layers = m.layers
         head = m.tieEmbeddings ? 0 : V * h
-        let matricesPerLayer = h * (q + 2 * kv) + q * h + (m.arch == "gpt2" ? 2 : 3) * h * f
+        let matricesPerLayer = h * (q + 2 * kv) + q * h + (m.arch == .gpt2 ? 2 : 3) * h * f
         matmul = matricesPerLayer * m.layers + V * h
     }
 }

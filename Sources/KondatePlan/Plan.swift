@@ -34,9 +34,6 @@ public struct Plan: Sendable {
         if pre != nil {
             cost = TrainingCost(recipe: recipe, parameters: parameters, memory: memory, tokens: trainingTokens, mfu: mfu ?? recipe.cluster.assumedMFU)
         }
-        // A bandwidth the recipe wrote that does not parse: reported here (the typed recipe kept the
-        // catalog figure), so `validate` and `plan` fail at its file:line:col.
-        _ = Interconnect.resolve(recipe.tree, diagnostics: &diagnostics)
         if let corpus = recipe.corpus, pre != nil {
             mix = CorpusMix(corpus: corpus, trainingTokens: trainingTokens, diagnostics: &diagnostics, tree: recipe.tree)
         }
@@ -77,12 +74,12 @@ public struct Plan: Sendable {
                 ("matmul", .int(parameters.matmul)),
             ])),
             ("topology", .object([
-                ("nodes", .int(r.cluster.nodes)), ("devices_per_node", .int(r.cluster.devicesPerNode)), ("device", .string(r.cluster.device)),
+                ("nodes", .int(r.cluster.nodes)), ("devices_per_node", .int(r.cluster.devicesPerNode)), ("device", .string(r.cluster.device.rawValue)),
                 ("world", .int(world)), ("device_memory_bytes", .int(r.cluster.deviceMemory)), ("peak_flops", .double(r.cluster.peakFlops)),
             ])),
             ("parallel", .object([
                 ("tensor", .int(p.tensor)), ("pipeline", .int(p.pipeline)), ("data", .int(p.data)),
-                ("sequence_parallel", .bool(p.sequenceParallel)), ("zero_stage", .int(p.zeroStage)), ("recompute", .string(p.recompute)),
+                ("sequence_parallel", .bool(p.sequenceParallel)), ("zero_stage", .int(p.zeroStage)), ("recompute", .string(p.recompute.rawValue)),
                 ("micro_batch", .int(p.microBatch)), ("gradient_accumulation", .int(gradientAccumulation)),
             ])),
             ("steps", .int(steps)),

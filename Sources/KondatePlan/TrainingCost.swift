@@ -47,9 +47,9 @@ public struct TrainingCost: Sendable {
         modelFlops = modelFlopsPerToken * D
         var extra = 0.0
         switch p.recompute {
-        case "full": extra = 2 * Double(parameters.matmul) + attention / 3
-        case "selective": extra = attention / 3
-        default: break
+        case .full: extra = 2 * Double(parameters.matmul) + attention / 3
+        case .selective: extra = attention / 3
+        case .none: break
         }
         hardwareFlops = (modelFlopsPerToken + extra) * D
         sixND = 6 * Double(parameters.total) * D

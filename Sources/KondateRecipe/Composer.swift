@@ -20,6 +20,8 @@ public struct Composer {
     public var sources = SourceStore()
     /// Every file read, in order (the root first), with its display path.
     public private(set) var files: [String] = []
+    /// Each file's own keys (without `extends` and `unset`), as written, for the per-file schema check.
+    public private(set) var documents: [(file: String, node: YAMLNode)] = []
     private let loader = YAMLLoader()
 
     public init() {}
@@ -97,6 +99,7 @@ public struct Composer {
             applyUnset(unsetEntry, to: &base, hasBase: hasBase)
         }
         let own = YAMLNode(.mapping(entries), provenance: document.provenance)
+        documents.append((display, own))
         return hasBase ? merge(base, own) : resolveAppends(own)
     }
 

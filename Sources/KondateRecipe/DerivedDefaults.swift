@@ -8,10 +8,11 @@ public enum DerivedDefaults {
         }
         let arch = tree.at("model.arch")?.string
 
-        // Precision follows the device.
+        // Precision and checkpoint retention follow the device.
         if tree.at("pretrain") != nil {
             let cpu = (tree.at("cluster.device")?.string ?? "cpu") == "cpu"
             set("pretrain.precision", .string(cpu ? "fp32" : "bf16"), cpu ? "fp32 on cpu devices" : "bf16 on accelerators")
+            set("pretrain.checkpoint.keep", .int(cpu ? 3 : 0), cpu ? "3 on cpu devices" : "every checkpoint kept on GPUs, as Megatron-LM does")
         }
 
         // Cluster figures from the catalog.
@@ -87,6 +88,11 @@ public enum DerivedDefaults {
             if let steps = tree.at("pretrain.steps")?.int, tree.at("pretrain.schedule") != nil {
                 set("pretrain.schedule.decay_steps", .int(steps), "pretrain.steps")
             }
+        }
+
+        // Generation suites render with a chat template.
+        for suite in tree.at("eval")?.entries ?? [] where suite.node["kind"]?.string == EvalKind.generation.rawValue {
+            set("eval.\(suite.key).template", .string(RecipeSchema.defaultTemplate), "generation suites' default chat template")
         }
 
         // Tune stages.

@@ -50,6 +50,9 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
     case missingPath = "missing-path"
     case checkpointing = "checkpointing"
     case precision = "precision"
+    case engine = "engine"
+    case dataFormat = "data-format"
+    case internalError = "internal-error"
 
     public var summary: String {
         switch self {
@@ -98,6 +101,9 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
         case .missingPath: return "An input path or glob matches nothing on this machine. By default validation only counts them in one note (a cluster recipe must validate on a laptop); `--paths warn|error` lists each one."
         case .checkpointing: return "Checkpoint, log or eval intervals are inconsistent with the training length."
         case .precision: return "The precision does not fit the device (e.g. bf16 on `cpu`, where Kondate computes in fp32)."
+        case .engine: return "The engine that executes a stage cannot honour a setting (e.g. dropout or a GPU device for `kondate run` on the CPU runtime, ZeRO-2 for Megatron-LM). The message names the setting's alternative or the engine that can run it; docs/engines.md lists every key × engine."
+        case .dataFormat: return "A tune dataset's format cannot be rendered by its stage's template (e.g. chat conversations with a single-turn template)."
+        case .internalError: return "A bug in Kondate, not in the recipe: a check let through a recipe the typed recipe or a runner cannot take. Please report it with the recipe; the command exits with status 2."
         }
     }
 }

@@ -1,24 +1,31 @@
 /// The typed recipe, built from a resolved tree that passed every check. The plan and the runtime
 /// read these types; the tree (with provenance) stays available as `tree`.
+///
+/// Every default is stated once, in the schema (`RecipeSchema`) or in `DerivedDefaults`, and is
+/// already in the resolved tree: `init(tree:file:)` reads values, it never supplies one. A value the
+/// schema gives a default but the tree lacks is a Kondate bug, reported as `RecipeTypingError`.
+/// Optionals are the keys that may be absent (the schema gives them no default).
 public struct Recipe: Sendable {
     public struct Cluster: Sendable {
-        public var nodes: Int, devicesPerNode: Int, device: String
+        public var nodes: Int, devicesPerNode: Int, device: DeviceType
         public var deviceMemory: Int, peakFlops: Double, assumedMFU: Double
         /// Links between devices (the device catalog's with the recipe's overrides) and the fraction
         /// of peak the compute kernels reach: the inputs of the plan's step-time model.
-        public var interconnect = DeviceCatalog.cpuNode, computeEfficiency = 0.6
+        public var interconnect: Interconnect, computeEfficiency: Double
         public var world: Int { nodes * devicesPerNode }
         /// Slurm partition, account and wall-clock limit for `kondate launch --slurm`.
         public var partition: String?, account: String?, timeLimit: String?
     }
 
     public struct Tokenizer: Sendable {
-        public var name: String?, path: String?, format: String?
+        public var name: String?, path: String?, format: TokenizerFormat
         public var train: Training?
         public var vocabSize: Int?
+        /// Special tokens by role (`bos`, `eos`, `pad`, `unk`), as written.
         public var specialTokens: [String: String]
+        public var additionalSpecialTokens: [String]
         public struct Training: Sendable {
-            public var algorithm: String, vocabSize: Int, minFrequency: Int, sampleSize: Int
+            public var algorithm: TokenizerAlgorithm, vocabSize: Int, minFrequency: Int, sampleSize: Int
             public var sources: [String], byteFallback: Bool, splitDigits: Bool
         }
     }
@@ -34,59 +41,71 @@ public struct Recipe: Sendable {
     }
 
     public struct Source: Sendable {
-        public var name: String, paths: [String], format: String, textField: String
-        public var language: String?, filters: [Filter]
+        public var name: String, paths: [String], format: SourceFormat, textField: String
+        public var language: String?, description: String?, filters: [Filter]
         public var tokens: Int?, weight: Double?, budget: Int?, maxEpochs: Double?
     }
 
     public struct Corpus: Sendable {
-        public var sources: [Source], onError: String, heldOut: Double
+        public var sources: [Source], onError: OnError, heldOut: Double
     }
 
     public struct Model: Sendable {
-        public var arch: String, hidden: Int, ffn: Int, layers: Int, heads: Int, kvHeads: Int
-        public var vocabSize: Int, seqLen: Int, maxPositions: Int, ropeTheta: Double?
-        public var normEps: Double, activation: String, tieEmbeddings: Bool, initStd: Double
-        public var dropout: Double, attentionDropout: Double, attentionKernel: String
+        public var arch: Architecture, hidden: Int, ffn: Int, layers: Int, heads: Int, kvHeads: Int
+        public var vocabSize: Int, padVocabMultiple: Int, seqLen: Int, maxPositions: Int
+        /// RoPE base; nil for `gpt2` (learned positions).
+        public var ropeTheta: Double?
+        public var normEps: Double, activation: Activation, tieEmbeddings: Bool, initStd: Double
+        public var dropout: Double, attentionDropout: Double, attentionKernel: AttentionKernel
         public var headDim: Int { hidden / max(heads, 1) }
     }
 
     public struct Parallel: Sendable {
         public var tensor: Int, pipeline: Int, data: Int, sequenceParallel: Bool
-        public var zeroStage: Int, recompute: String, microBatch: Int
+        public var zeroStage: Int, recompute: Recompute, microBatch: Int
     }
 
     public struct Schedule: Sendable {
-        public var kind: String, warmupSteps: Int?, warmupFraction: Double?, minLR: Double, decaySteps: Int?
+        public var kind: ScheduleKind, warmupSteps: Int?, warmupFraction: Double?, minLR: Double
+        /// nil: the stage's steps (known for a tune stage only when its data is read).
+        public var decaySteps: Int?
     }
 
     public struct Pretrain: Sendable {
         public var globalBatch: Int, steps: Int, tokens: Int
-        public var lr: Double, betas: [Double], eps: Double, weightDecay: Double, decayNormsAndBiases: Bool
-        public var schedule: Schedule, gradClip: Double, precision: String
+        public var optimizer: OptimizerKind
+        public var lr: Double, beta1: Double, beta2: Double, eps: Double, weightDecay: Double, decayNormsAndBiases: Bool
+        public var schedule: Schedule, gradClip: Double, precision: Precision
         public var checkpointEvery: Int, checkpointKeep: Int
-        public var logInterval: Int, evalInterval: Int?, evalIters: Int, nanPolicy: String
+        public var logInterval: Int, evalInterval: Int?, evalIters: Int, nanPolicy: NaNPolicy
+        public var betas: [Double] { [beta1, beta2] }
+    }
+
+    public struct Template: Sendable {
+        public var name: String, prompt: String, promptWithInput: String?, system: String?
     }
 
     public struct TuneDataset: Sendable {
-        public var name: String, paths: [String], format: String, weight: Double, epochs: Double
+        public var name: String, paths: [String], format: TuneDataFormat, weight: Double, epochs: Double
+        public var description: String?
     }
 
     public struct TuneStage: Sendable {
-        public var name: String, from: String, datasets: [TuneDataset], template: String, lossMask: String
+        public var name: String, from: String, datasets: [TuneDataset], template: String, lossMask: LossMask
         public var epochs: Double, globalBatch: Int, microBatch: Int, lr: Double, weightDecay: Double
-        public var schedule: Schedule, maxLength: Int, packing: Bool, precision: String
+        public var schedule: Schedule, maxLength: Int, packing: Bool, precision: Precision
         /// Steps between checkpoints (nil: a tenth of the stage's steps, at least 1) and checkpoints kept (0: all).
         public var checkpointEvery: Int?, checkpointKeep: Int
     }
 
     public struct EvalSuite: Sendable {
-        public var name: String, kind: String, datasets: [String], checkpoints: [String]
-        public var fewShots: Int, maxSamples: Int?, metrics: [String]
+        public var name: String, kind: EvalKind, datasets: [String], checkpoints: [String]
+        /// Samples per dataset; nil for `all`.
+        public var fewShots: Int, maxSamples: Int?, metrics: [MetricName]
         /// llm-jp-eval's `custom_prompt_template` and `custom_fewshots_template` (llm-jp-eval suites).
         public var promptTemplate: String?, fewShotsTemplate: String?
-        /// Chat template, generation limit and temperature (generation suites).
-        public var template: String, maxNewTokens: Int, temperature: Double
+        /// Chat template (generation suites; nil for the other kinds), generation limit and temperature.
+        public var template: String?, maxNewTokens: Int, temperature: Double
         public var judge: Judge?
     }
 
@@ -95,7 +114,8 @@ public struct Recipe: Sendable {
     }
 
     public struct Release: Sendable {
-        public var name: String, checkpoint: String, formats: [String], contents: [String], dtype: String
+        public var name: String, checkpoint: String, formats: [ReleaseFormat], contents: [ReleaseContent], dtype: Precision
+        public var license: String?
     }
 
     public var name: String
@@ -107,6 +127,7 @@ public struct Recipe: Sendable {
     public var model: Model
     public var parallel: Parallel
     public var pretrain: Pretrain?
+    public var templates: [Template]
     public var tune: [TuneStage]
     public var eval: [EvalSuite]
     public var release: Release?
@@ -115,121 +136,190 @@ public struct Recipe: Sendable {
     /// The file the recipe was loaded from.
     public var file: String
 
-    /// Builds the typed recipe; nil only if the tree is not one that passed the checks.
-    public init?(tree t: RNode, file: String) {
-        let r = Reader(t)
-        guard let name = r.string("name"), let arch = r.string("model.arch"), let hidden = r.int("model.hidden"),
-              let layers = r.int("model.layers"), let heads = r.int("model.heads"), let seq = r.int("model.seq_len"),
-              let vocab = r.int("model.vocab_size"), let ffn = r.int("model.ffn"), let data = r.int("parallel.data") else { return nil }
-        self.tree = t
+    /// Builds the typed recipe from a resolved tree that passed every check.
+    public init(tree t: RNode, file: String) throws(RecipeTypingError) {
+        let r = TreeReader(t)
+        tree = t
         self.file = file
-        self.name = name
-        description = r.string("description")
-        seed = r.int("seed") ?? 1234
-        cluster = Cluster(nodes: r.int("cluster.nodes") ?? 1, devicesPerNode: r.int("cluster.devices_per_node") ?? 1,
-                          device: r.string("cluster.device") ?? "cpu", deviceMemory: r.int("cluster.device_memory") ?? 0,
-                          peakFlops: r.double("cluster.peak_flops") ?? 0, assumedMFU: r.double("cluster.assumed_mfu") ?? 0.4)
-        var ignored = DiagnosticSet() // the plan reports a bandwidth that does not parse
-        cluster.interconnect = Interconnect.resolve(t, diagnostics: &ignored)
-        cluster.computeEfficiency = r.double("cluster.compute_efficiency") ?? 0.6
-        cluster.partition = r.string("cluster.partition")
-        cluster.account = r.string("cluster.account")
-        cluster.timeLimit = r.string("cluster.time_limit")
+        name = try r.string("name")
+        description = r.optional("description", \.string)
+        seed = try r.int("seed")
+        let device: DeviceType = try r.choice("cluster.device")
+        var interconnectProblems = DiagnosticSet()
+        let interconnect = Interconnect.resolve(t, diagnostics: &interconnectProblems)
+        if let problem = interconnectProblems.errors.first { throw RecipeTypingError(path: "cluster", problem: problem.message) }
+        cluster = Cluster(nodes: try r.int("cluster.nodes"), devicesPerNode: try r.int("cluster.devices_per_node"), device: device,
+                          deviceMemory: try r.int("cluster.device_memory"), peakFlops: try r.double("cluster.peak_flops"),
+                          assumedMFU: try r.double("cluster.assumed_mfu"), interconnect: interconnect,
+                          computeEfficiency: try r.double("cluster.compute_efficiency"),
+                          partition: r.optional("cluster.partition", \.string), account: r.optional("cluster.account", \.string),
+                          timeLimit: r.optional("cluster.time_limit", \.string))
         if t.at("tokenizer") != nil {
             var special: [String: String] = [:]
-            for role in ["bos", "eos", "pad", "unk"] { if let s = r.string("tokenizer.special_tokens.\(role)") { special[role] = s } }
+            for role in ["bos", "eos", "pad", "unk"] { if let s = r.optional("tokenizer.special_tokens.\(role)", \.string) { special[role] = s } }
             var training: Tokenizer.Training?
             if t.at("tokenizer.train") != nil {
-                training = Tokenizer.Training(algorithm: r.string("tokenizer.train.algorithm") ?? "bpe", vocabSize: r.int("tokenizer.train.vocab_size") ?? 0,
-                                              minFrequency: r.int("tokenizer.train.min_frequency") ?? 2,
-                                              sampleSize: r.int("tokenizer.train.sample_size") ?? 0,
-                                              sources: r.strings("tokenizer.train.sources"),
-                                              byteFallback: r.bool("tokenizer.train.byte_fallback") ?? true,
-                                              splitDigits: r.bool("tokenizer.train.split_digits") ?? false)
+                training = Tokenizer.Training(algorithm: try r.choice("tokenizer.train.algorithm"), vocabSize: try r.int("tokenizer.train.vocab_size"),
+                                              minFrequency: try r.int("tokenizer.train.min_frequency"),
+                                              sampleSize: try r.int("tokenizer.train.sample_size"),
+                                              sources: try r.strings("tokenizer.train.sources"),
+                                              byteFallback: try r.bool("tokenizer.train.byte_fallback"),
+                                              splitDigits: try r.bool("tokenizer.train.split_digits"))
             }
-            tokenizer = Tokenizer(name: r.string("tokenizer.name"), path: r.string("tokenizer.path"), format: r.string("tokenizer.format"),
-                                  train: training, vocabSize: r.int("tokenizer.vocab_size"), specialTokens: special)
+            tokenizer = Tokenizer(name: r.optional("tokenizer.name", \.string), path: r.optional("tokenizer.path", \.string),
+                                  format: try r.choice("tokenizer.format"), train: training,
+                                  vocabSize: r.optional("tokenizer.vocab_size", \.int), specialTokens: special,
+                                  additionalSpecialTokens: t.at("tokenizer.special_tokens") == nil ? [] : try r.strings("tokenizer.special_tokens.additional"))
         }
-        if let sources = t.at("corpus.sources")?.entries {
-            corpus = Corpus(sources: sources.map { e in
-                let s = Reader(e.node)
-                let filters: [Filter] = (e.node["filters"]?.array ?? []).compactMap { f in
-                    f.entries?.first.map { Filter(name: $0.key, parameters: $0.node) }
+        if t.at("corpus") != nil {
+            corpus = Corpus(sources: try r.entries("corpus.sources").map { e throws(RecipeTypingError) in
+                let p = "corpus.sources.\(e.key)"
+                let filters: [Filter] = try r.array("\(p).filters").enumerated().map { i, f throws(RecipeTypingError) in
+                    guard let entry = f.entries?.first else { throw RecipeTypingError(path: "\(p).filters.\(i)", problem: "not a one-key mapping") }
+                    return Filter(name: entry.key, parameters: entry.node)
                 }
-                return Source(name: e.key, paths: s.strings("paths"), format: s.string("format") ?? "jsonl",
-                              textField: s.string("text_field") ?? "text", language: s.string("language"), filters: filters,
-                              tokens: s.int("tokens"), weight: s.double("weight"), budget: s.int("budget"),
-                              maxEpochs: s.double("max_epochs"))
-            }, onError: r.string("corpus.on_error") ?? "skip", heldOut: r.double("corpus.held_out") ?? 0)
+                return Source(name: e.key, paths: try r.strings("\(p).paths"), format: try r.choice("\(p).format"),
+                              textField: try r.string("\(p).text_field"), language: r.optional("\(p).language", \.string),
+                              description: r.optional("\(p).description", \.string), filters: filters,
+                              tokens: r.optional("\(p).tokens", \.int), weight: r.optional("\(p).weight", \.double),
+                              budget: r.optional("\(p).budget", \.int), maxEpochs: r.optional("\(p).max_epochs", \.double))
+            }, onError: try r.choice("corpus.on_error"), heldOut: try r.double("corpus.held_out"))
         }
-        model = Model(arch: arch, hidden: hidden, ffn: ffn, layers: layers, heads: heads, kvHeads: r.int("model.kv_heads") ?? heads,
-                      vocabSize: vocab, seqLen: seq, maxPositions: r.int("model.max_positions") ?? seq, ropeTheta: r.double("model.rope_theta"),
-                      normEps: r.double("model.norm_eps") ?? 1e-5, activation: r.string("model.activation") ?? "swiglu",
-                      tieEmbeddings: r.bool("model.tie_embeddings") ?? false, initStd: r.double("model.init_std") ?? 0.02,
-                      dropout: r.double("model.dropout") ?? 0, attentionDropout: r.double("model.attention_dropout") ?? 0,
-                      attentionKernel: r.string("model.attention_kernel") ?? "flash")
-        parallel = Parallel(tensor: r.int("parallel.tensor") ?? 1, pipeline: r.int("parallel.pipeline") ?? 1, data: data,
-                            sequenceParallel: r.bool("parallel.sequence_parallel") ?? false, zeroStage: r.int("parallel.zero_stage") ?? 0,
-                            recompute: r.string("parallel.recompute") ?? "none", microBatch: r.int("parallel.micro_batch") ?? 1)
+        let arch: Architecture = try r.choice("model.arch")
+        model = Model(arch: arch, hidden: try r.int("model.hidden"), ffn: try r.int("model.ffn"), layers: try r.int("model.layers"),
+                      heads: try r.int("model.heads"), kvHeads: try r.int("model.kv_heads"), vocabSize: try r.int("model.vocab_size"),
+                      padVocabMultiple: try r.int("model.pad_vocab_multiple"), seqLen: try r.int("model.seq_len"),
+                      maxPositions: try r.int("model.max_positions"),
+                      ropeTheta: arch == .llama ? try r.double("model.rope_theta") : nil,
+                      normEps: try r.double("model.norm_eps"), activation: try r.choice("model.activation"),
+                      tieEmbeddings: try r.bool("model.tie_embeddings"), initStd: try r.double("model.init_std"),
+                      dropout: try r.double("model.dropout"), attentionDropout: try r.double("model.attention_dropout"),
+                      attentionKernel: try r.choice("model.attention_kernel"))
+        parallel = Parallel(tensor: try r.int("parallel.tensor"), pipeline: try r.int("parallel.pipeline"), data: try r.int("parallel.data"),
+                            sequenceParallel: try r.bool("parallel.sequence_parallel"), zeroStage: try r.int("parallel.zero_stage"),
+                            recompute: try r.choice("parallel.recompute"), microBatch: try r.int("parallel.micro_batch"))
         if t.at("pretrain") != nil {
-            guard let gb = r.int("pretrain.global_batch"), let steps = r.int("pretrain.steps"), let tokens = r.int("pretrain.tokens"),
-                  let lr = r.double("pretrain.optimizer.lr") else { return nil }
-            pretrain = Pretrain(globalBatch: gb, steps: steps, tokens: tokens, lr: lr, betas: r.doubles("pretrain.optimizer.betas"),
-                                eps: r.double("pretrain.optimizer.eps") ?? 1e-8, weightDecay: r.double("pretrain.optimizer.weight_decay") ?? 0,
-                                decayNormsAndBiases: r.bool("pretrain.optimizer.decay_norms_and_biases") ?? false,
-                                schedule: r.schedule("pretrain.schedule"), gradClip: r.double("pretrain.grad_clip") ?? 1,
-                                precision: r.string("pretrain.precision") ?? "bf16", checkpointEvery: r.int("pretrain.checkpoint.every") ?? 1000,
-                                checkpointKeep: r.int("pretrain.checkpoint.keep") ?? 3, logInterval: r.int("pretrain.log_interval") ?? 1,
-                                evalInterval: r.int("pretrain.eval_interval"), evalIters: r.int("pretrain.eval_iters") ?? 10,
-                                nanPolicy: r.string("pretrain.nan_policy") ?? "stop")
+            let betas = try r.doubles("pretrain.optimizer.betas")
+            guard betas.count == 2 else { throw RecipeTypingError(path: "pretrain.optimizer.betas", problem: "needs two values") }
+            pretrain = Pretrain(globalBatch: try r.int("pretrain.global_batch"), steps: try r.int("pretrain.steps"), tokens: try r.int("pretrain.tokens"),
+                                optimizer: try r.choice("pretrain.optimizer.kind"),
+                                lr: try r.double("pretrain.optimizer.lr"), beta1: betas[0], beta2: betas[1],
+                                eps: try r.double("pretrain.optimizer.eps"), weightDecay: try r.double("pretrain.optimizer.weight_decay"),
+                                decayNormsAndBiases: try r.bool("pretrain.optimizer.decay_norms_and_biases"),
+                                schedule: try r.schedule("pretrain.schedule"), gradClip: try r.double("pretrain.grad_clip"),
+                                precision: try r.choice("pretrain.precision"), checkpointEvery: try r.int("pretrain.checkpoint.every"),
+                                checkpointKeep: try r.int("pretrain.checkpoint.keep"), logInterval: try r.int("pretrain.log_interval"),
+                                evalInterval: r.optional("pretrain.eval_interval", \.int), evalIters: try r.int("pretrain.eval_iters"),
+                                nanPolicy: try r.choice("pretrain.nan_policy"))
         }
-        tune = (t.at("tune")?.entries ?? []).map { e in
+        templates = try (t.at("templates")?.entries ?? []).map { e throws(RecipeTypingError) in
+            let p = "templates.\(e.key)"
+            return Template(name: e.key, prompt: try r.string("\(p).prompt"), promptWithInput: r.optional("\(p).prompt_with_input", \.string),
+                            system: r.optional("\(p).system", \.string))
+        }
+        tune = try (t.at("tune")?.entries ?? []).map { e throws(RecipeTypingError) in
             let p = "tune.\(e.key)"
-            let datasets = (t.at("\(p).datasets")?.entries ?? []).map { d in
-                TuneDataset(name: d.key, paths: r.strings("\(p).datasets.\(d.key).paths"), format: r.string("\(p).datasets.\(d.key).format") ?? "alpaca",
-                            weight: r.double("\(p).datasets.\(d.key).weight") ?? 1, epochs: r.double("\(p).datasets.\(d.key).epochs") ?? 1)
+            let datasets = try r.entries("\(p).datasets").map { d throws(RecipeTypingError) in
+                let q = "\(p).datasets.\(d.key)"
+                return TuneDataset(name: d.key, paths: try r.strings("\(q).paths"), format: try r.choice("\(q).format"),
+                                   weight: try r.double("\(q).weight"), epochs: try r.double("\(q).epochs"),
+                                   description: r.optional("\(q).description", \.string))
             }
-            return TuneStage(name: e.key, from: r.string("\(p).from") ?? "pretrain", datasets: datasets,
-                             template: r.string("\(p).template") ?? "llm-jp-v1.1", lossMask: r.string("\(p).loss_mask") ?? "response_only",
-                             epochs: r.double("\(p).epochs") ?? 1, globalBatch: r.int("\(p).global_batch") ?? 1, microBatch: r.int("\(p).micro_batch") ?? 1,
-                             lr: r.double("\(p).lr") ?? 0, weightDecay: r.double("\(p).weight_decay") ?? 0, schedule: r.schedule("\(p).schedule"),
-                             maxLength: r.int("\(p).max_length") ?? seq, packing: r.bool("\(p).packing") ?? false,
-                             precision: r.string("\(p).precision") ?? "bf16", checkpointEvery: r.int("\(p).checkpoint.every"),
-                             checkpointKeep: r.int("\(p).checkpoint.keep") ?? 2)
+            return TuneStage(name: e.key, from: try r.string("\(p).from"), datasets: datasets,
+                             template: try r.string("\(p).template"), lossMask: try r.choice("\(p).loss_mask"),
+                             epochs: try r.double("\(p).epochs"), globalBatch: try r.int("\(p).global_batch"), microBatch: try r.int("\(p).micro_batch"),
+                             lr: try r.double("\(p).lr"), weightDecay: try r.double("\(p).weight_decay"), schedule: try r.schedule("\(p).schedule"),
+                             maxLength: try r.int("\(p).max_length"), packing: try r.bool("\(p).packing"),
+                             precision: try r.choice("\(p).precision"), checkpointEvery: r.optional("\(p).checkpoint.every", \.int),
+                             checkpointKeep: try r.int("\(p).checkpoint.keep"))
         }
-        eval = (t.at("eval")?.entries ?? []).map { e in
+        eval = try (t.at("eval")?.entries ?? []).map { e throws(RecipeTypingError) in
             let p = "eval.\(e.key)"
-            return EvalSuite(name: e.key, kind: r.string("\(p).kind") ?? "perplexity", datasets: r.strings("\(p).datasets"),
-                             checkpoints: r.strings("\(p).checkpoints"), fewShots: r.int("\(p).few_shots") ?? 4,
-                             maxSamples: r.int("\(p).max_samples"), metrics: r.strings("\(p).metrics"),
-                             promptTemplate: r.string("\(p).prompt_template"), fewShotsTemplate: r.string("\(p).few_shots_template"),
-                             template: r.string("\(p).template") ?? "llm-jp-v1.1", maxNewTokens: r.int("\(p).max_new_tokens") ?? 512,
-                             temperature: r.double("\(p).temperature") ?? 0,
-                             judge: r.string("\(p).judge.endpoint").map { endpoint in
-                                 Judge(endpoint: endpoint, model: r.string("\(p).judge.model") ?? "",
-                                       apiKeyEnv: r.string("\(p).judge.api_key_env") ?? "OPENAI_API_KEY")
-                             })
+            let kind: EvalKind = try r.choice("\(p).kind")
+            var judge: Judge?
+            if t.at("\(p).judge") != nil {
+                judge = Judge(endpoint: try r.string("\(p).judge.endpoint"), model: try r.string("\(p).judge.model"),
+                              apiKeyEnv: try r.string("\(p).judge.api_key_env"))
+            }
+            return EvalSuite(name: e.key, kind: kind, datasets: try r.strings("\(p).datasets"),
+                             checkpoints: try r.strings("\(p).checkpoints"), fewShots: try r.int("\(p).few_shots"),
+                             maxSamples: t.at("\(p).max_samples")?.string == "all" ? nil : try r.int("\(p).max_samples"),
+                             metrics: try r.choices("\(p).metrics"),
+                             promptTemplate: r.optional("\(p).prompt_template", \.string), fewShotsTemplate: r.optional("\(p).few_shots_template", \.string),
+                             template: kind == .generation ? try r.string("\(p).template") : nil,
+                             maxNewTokens: try r.int("\(p).max_new_tokens"), temperature: try r.double("\(p).temperature"), judge: judge)
         }
         if t.at("release") != nil {
-            release = Release(name: r.string("release.name") ?? name, checkpoint: r.string("release.checkpoint") ?? "pretrain",
-                              formats: r.strings("release.formats"), contents: r.strings("release.contents"), dtype: r.string("release.dtype") ?? "bf16")
+            release = Release(name: try r.string("release.name"), checkpoint: try r.string("release.checkpoint"),
+                              formats: try r.choices("release.formats"), contents: try r.choices("release.contents"),
+                              dtype: try r.choice("release.dtype"), license: r.optional("release.license", \.string))
         }
     }
 
-    /// Path-based reads of a resolved tree.
-    struct Reader {
-        let tree: RNode
-        init(_ tree: RNode) { self.tree = tree }
-        func int(_ p: String) -> Int? { tree.at(p)?.int }
-        func double(_ p: String) -> Double? { tree.at(p)?.double }
-        func string(_ p: String) -> String? { tree.at(p)?.string }
-        func bool(_ p: String) -> Bool? { tree.at(p)?.bool }
-        func strings(_ p: String) -> [String] { tree.at(p)?.array?.compactMap(\.string) ?? [] }
-        func doubles(_ p: String) -> [Double] { tree.at(p)?.array?.compactMap(\.double) ?? [] }
-        func schedule(_ p: String) -> Schedule {
-            Schedule(kind: string("\(p).kind") ?? "cosine", warmupSteps: int("\(p).warmup_steps"), warmupFraction: double("\(p).warmup_fraction"),
-                     minLR: double("\(p).min_lr") ?? 0, decaySteps: int("\(p).decay_steps"))
+    /// The precision training runs in: pretraining's, else the first tune stage's, else the schema's
+    /// derived default for the device (fp32 on `cpu`, bf16 on GPUs). Used by the plan's estimates.
+    public var trainingPrecision: Precision {
+        pretrain?.precision ?? tune.first?.precision ?? (cluster.device.isGPU ? .bf16 : .fp32)
+    }
+
+    /// The recipe template named `name`, if the recipe defines one.
+    public func template(named name: String) -> Template? { templates.first { $0.name == name } }
+}
+
+/// A resolved tree that passed every check but lacks a value the typed recipe needs, or holds one of
+/// another type: a bug in Kondate (a default missing from the schema or `DerivedDefaults`, or a check
+/// missing from validation), never a user error.
+public struct RecipeTypingError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var problem: String
+    public var description: String { "the resolved recipe's '\(path)' \(problem)" }
+}
+
+/// Reads a resolved tree by path for `Recipe.init`: a required value that is absent or of another type
+/// throws `RecipeTypingError`.
+struct TreeReader {
+    let tree: RNode
+    init(_ tree: RNode) { self.tree = tree }
+
+    func required<T>(_ p: String, _ read: (RNode) -> T?, _ what: String) throws(RecipeTypingError) -> T {
+        guard let node = tree.at(p) else { throw RecipeTypingError(path: p, problem: "is missing (no default reached the tree)") }
+        guard let value = read(node) else { throw RecipeTypingError(path: p, problem: "is a \(node.value.kindName), not \(what)") }
+        return value
+    }
+    func optional<T>(_ p: String, _ read: (RNode) -> T?) -> T? { tree.at(p).flatMap(read) }
+    func int(_ p: String) throws(RecipeTypingError) -> Int { try required(p, \.int, "an integer") }
+    func double(_ p: String) throws(RecipeTypingError) -> Double { try required(p, \.double, "a number") }
+    func string(_ p: String) throws(RecipeTypingError) -> String { try required(p, \.string, "a string") }
+    func bool(_ p: String) throws(RecipeTypingError) -> Bool { try required(p, \.bool, "a boolean") }
+    func array(_ p: String) throws(RecipeTypingError) -> [RNode] { try required(p, \.array, "a list") }
+    func entries(_ p: String) throws(RecipeTypingError) -> [REntry] { try required(p, \.entries, "a mapping") }
+    func strings(_ p: String) throws(RecipeTypingError) -> [String] {
+        try array(p).enumerated().map { i, node throws(RecipeTypingError) in
+            guard let s = node.string else { throw RecipeTypingError(path: "\(p).\(i)", problem: "is not a string") }
+            return s
         }
+    }
+    func doubles(_ p: String) throws(RecipeTypingError) -> [Double] {
+        try array(p).enumerated().map { i, node throws(RecipeTypingError) in
+            guard let d = node.double else { throw RecipeTypingError(path: "\(p).\(i)", problem: "is not a number") }
+            return d
+        }
+    }
+    func choice<C: RecipeChoice>(_ p: String) throws(RecipeTypingError) -> C {
+        let word = try string(p)
+        guard let value = C(rawValue: word) else { throw RecipeTypingError(path: p, problem: "is '\(word)', not one of \(C.words.joined(separator: ", "))") }
+        return value
+    }
+    func choices<C: RecipeChoice>(_ p: String) throws(RecipeTypingError) -> [C] {
+        try strings(p).enumerated().map { i, word throws(RecipeTypingError) in
+            guard let value = C(rawValue: word) else { throw RecipeTypingError(path: "\(p).\(i)", problem: "is '\(word)', not one of \(C.words.joined(separator: ", "))") }
+            return value
+        }
+    }
+    func schedule(_ p: String) throws(RecipeTypingError) -> Recipe.Schedule {
+        Recipe.Schedule(kind: try choice("\(p).kind"), warmupSteps: optional("\(p).warmup_steps", \.int),
+                        warmupFraction: optional("\(p).warmup_fraction", \.double), minLR: try double("\(p).min_lr"),
+                        decaySteps: optional("\(p).decay_steps", \.int))
     }
 }
 

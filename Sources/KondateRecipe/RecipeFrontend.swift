@@ -26,6 +26,14 @@ public enum RecipeFrontend {
         var checker = SchemaChecker()
         let checked = checker.check(interpolated, against: RecipeSchema.root, keyLocation: interpolated.location)
         diagnostics.append(contentsOf: checker.diagnostics)
+        // Every file of the chain on its own: a typo or a wrong type in a parent is an error at the parent's
+        // line even when a later file (or --set) overrides or unsets the value.
+        let reported = Set(diagnostics.items.compactMap(\.location))
+        for document in composer.documents {
+            var own = SchemaChecker(partial: true)
+            _ = own.check(document.node, against: RecipeSchema.root, keyLocation: document.node.location)
+            for d in own.diagnostics.items where d.location.map({ !reported.contains($0) }) ?? false { diagnostics.add(d) }
+        }
         guard var tree = checked else {
             result.diagnostics = diagnostics
             return result
@@ -35,11 +43,12 @@ public enum RecipeFrontend {
         PathCheck.check(tree, policy: paths, into: &diagnostics)
         result.tree = tree
         if !diagnostics.hasErrors {
-            result.recipe = Recipe(tree: tree, file: Composer.normalize(path))
-            if result.recipe == nil {
-                // Every check passed yet a value the typed recipe needs is missing: a Kondate bug, reported as one.
-                diagnostics.error(.missingKey, "internal: the recipe passed every check but could not be typed; please report this with the recipe",
-                                  at: tree.location)
+            do {
+                result.recipe = try Recipe(tree: tree, file: Composer.normalize(path))
+            } catch {
+                // Every check passed yet the typed recipe cannot be built: a Kondate bug, reported as one.
+                diagnostics.error(.internalError, "internal error: \(error.description); the recipe passed every check, so this is a bug in Kondate: please report it with the recipe",
+                                  at: tree.diagnosticLocation(error.path))
             }
         }
         result.diagnostics = diagnostics

@@ -1,13 +1,14 @@
 /// The Kondate recipe language: every key, its type, default and meaning.
 /// docs/reference.md and `kondate schema` are generated from this file.
 public enum RecipeSchema {
-    public static let deviceTypes = ["a100-40gb", "a100-80gb", "h100-80gb", "h200-141gb", "cpu"]
-    public static let architectures = ["llama", "gpt2"]
-    public static let activations = ["swiglu", "gelu", "gelu_tanh"]
+    public static let deviceTypes = DeviceType.words
+    public static let architectures = Architecture.words
+    public static let activations = Activation.words
     public static let filterNames = filter.variants.map(\.name)
-    public static let metricNames = ["exact_match", "char_f1", "set_f1", "pearson", "spearman", "bleu_en", "bleu_ja",
-                                     "perplexity", "judge_score"]
+    public static let metricNames = MetricName.words
     public static let builtinTemplates = ["llm-jp-v1.1", "llm-jp-v2-chat"]
+    /// The template of tune stages and generation suites that name none.
+    public static let defaultTemplate = builtinTemplates[0]
 
     public static let cluster = ObjectSchema("Cluster", "The machines a recipe runs on; the plan's topology, memory check and time estimate use it.", fields: [
         Field("nodes", .count(min: 1, max: 1_000_000), "Number of nodes.", default: .value(.int(1)), unit: "nodes"),
@@ -47,11 +48,11 @@ public enum RecipeSchema {
         Field("eos", .text, "End-of-sequence (end-of-document) token, appended to every document."),
         Field("pad", .text, "Padding token."),
         Field("unk", .text, "Unknown token."),
-        Field("additional", .list(.text), "Further special tokens, never split by the tokenizer.", default: .value(.array([]))),
+        Field("additional", .list(.text), "Further special tokens, never split by the tokenizer: added to a trained tokenizer's vocabulary (a loaded tokenizer declares its own).", default: .value(.array([]))),
     ])
 
     public static let tokenizerTraining = ObjectSchema("TokenizerTraining", "Train a tokenizer on the recipe's corpus.", fields: [
-        Field("algorithm", .choice(["bpe", "unigram"]), "`bpe`: byte-level BPE saved as tokenizer.json; `unigram`: SentencePiece-style unigram.", required: true),
+        Field("algorithm", .choice(of: TokenizerAlgorithm.self), "`bpe`: byte-level BPE saved as tokenizer.json; `unigram`: SentencePiece-style unigram.", required: true),
         Field("vocab_size", .count(min: 2, max: 16_777_216), "Vocabulary size including special tokens.", required: true, unit: "tokens"),
         Field("min_frequency", .count(min: 1), "Minimum pair (BPE) or piece frequency.", default: .value(.int(2)), unit: "occurrences"),
         Field("sample_size", .bytes(min: 1), "Bytes of text sampled from the sources for training.", default: .value(.int(1 << 30)), unit: "bytes"),
@@ -64,7 +65,7 @@ public enum RecipeSchema {
                                                exclusive: [["path", "train"]], fields: [
         Field("name", .text, "Human label, e.g. `llm-jp-tokenizer v2.2`; shown in plans, diffs and model cards."),
         Field("path", .path, "A Hugging Face `tokenizer.json` or a SentencePiece `.model` to load. Relative to the recipe file."),
-        Field("format", .choice(["tokenizer_json", "sentencepiece"]), "File format of `path`.",
+        Field("format", .choice(of: TokenizerFormat.self), "File format of `path`.",
               default: .derived("`.model` → sentencepiece, otherwise tokenizer_json")),
         Field("train", .object(tokenizerTraining), "Train a tokenizer instead of loading one."),
         Field("vocab_size", .count(min: 2, max: 16_777_216),
@@ -137,7 +138,7 @@ public enum RecipeSchema {
         "with neither, the weight is its size `tokens`, i.e. the natural mix.",
         exclusive: [["weight", "budget"]], fields: [
         Field("paths", .list(.glob, minItems: 1), "Files or globs, relative to the recipe file.", required: true),
-        Field("format", .choice(["jsonl", "text", "text_blocks"]),
+        Field("format", .choice(of: SourceFormat.self),
               "`jsonl`: one JSON object per line; `text`: each file is one document; `text_blocks`: documents separated by blank lines. Files may be gzip-compressed.",
               default: .value(.string("jsonl"))),
         Field("text_field", .text, "JSONL field holding the text; other fields are kept as metadata.", default: .value(.string("text"))),
@@ -152,7 +153,7 @@ public enum RecipeSchema {
 
     public static let corpus = ObjectSchema("Corpus", "Pretraining data: named sources and how they mix.", fields: [
         Field("sources", .map(.object(corpusSource), key: "source name"), "Sources by name.", required: true),
-        Field("on_error", .choice(["skip", "fail"]), "What to do with malformed lines or invalid UTF-8: skip them (counted in the report) or stop.",
+        Field("on_error", .choice(of: OnError.self), "What to do with malformed lines or invalid UTF-8: skip them (counted in the report) or stop.",
               default: .value(.string("skip"))),
         Field("held_out", .real(min: 0, max: 0.5, percent: true), "Fraction of documents held out for validation loss.", default: .value(.double(0)), unit: "fraction of documents"),
     ])
@@ -184,7 +185,7 @@ public enum RecipeSchema {
         Field("init_std", .real(min: 0, exclusiveMin: true), "Standard deviation of the normal initialisation.", default: .value(.double(0.02))),
         Field("dropout", .real(min: 0, max: 1, exclusiveMax: true), "Dropout on embeddings and residual branches.", default: .value(.double(0)), unit: "probability"),
         Field("attention_dropout", .real(min: 0, max: 1, exclusiveMax: true), "Dropout on attention probabilities.", default: .value(.double(0)), unit: "probability"),
-        Field("attention_kernel", .choice(["flash", "standard"]),
+        Field("attention_kernel", .choice(of: AttentionKernel.self),
               "`flash`: blocked attention that never stores the (T, T) score matrix; `standard`: stores it (counted by the memory plan).",
               default: .value(.string("flash"))),
     ])
@@ -199,13 +200,13 @@ public enum RecipeSchema {
         Field("sequence_parallel", .boolean, "Shard norm and dropout activations along the sequence over the tensor group.", default: .value(.bool(false))),
         Field("zero_stage", .plainInt(min: 0, max: 3), "ZeRO stage: 0 none, 1 optimizer states sharded (Megatron's distributed optimizer), 2 also gradients, 3 also weights.",
               default: .value(.int(0))),
-        Field("recompute", .choice(["none", "selective", "full"]),
+        Field("recompute", .choice(of: Recompute.self),
               "Activation recomputation: `selective` recomputes the attention core, `full` stores only each layer's input.", default: .value(.string("none"))),
         Field("micro_batch", .count(min: 1, max: 1 << 20), "Sequences per micro batch per data-parallel rank.", default: .value(.int(1)), unit: "sequences"),
     ])
 
     public static let optimizer = ObjectSchema("Optimizer", "AdamW with decoupled weight decay.", fields: [
-        Field("kind", .choice(["adamw"]), "Optimizer.", default: .value(.string("adamw"))),
+        Field("kind", .choice(of: OptimizerKind.self), "Optimizer.", default: .value(.string("adamw"))),
         Field("lr", .real(min: 0, exclusiveMin: true), "Peak learning rate.", required: true, unit: "per step"),
         Field("betas", .list(.real(min: 0, max: 1, exclusiveMax: true), minItems: 2, maxItems: 2), "Adam β1, β2.",
               default: .value(.array([RNode(.double(0.9), .defaulted), RNode(.double(0.999), .defaulted)]))),
@@ -216,7 +217,7 @@ public enum RecipeSchema {
 
     public static let schedule = ObjectSchema("Schedule", "Learning-rate schedule: linear warm-up, then decay to `min_lr`.",
                                               exclusive: [["warmup_steps", "warmup_fraction"]], fields: [
-        Field("kind", .choice(["cosine", "linear", "constant"]), "Decay shape after warm-up.", default: .value(.string("cosine"))),
+        Field("kind", .choice(of: ScheduleKind.self), "Decay shape after warm-up.", default: .value(.string("cosine"))),
         Field("warmup_steps", .count(min: 0), "Warm-up steps.", unit: "steps"),
         Field("warmup_fraction", .real(min: 0, max: 1, exclusiveMax: true, percent: true), "Warm-up as a fraction of the steps.", unit: "fraction of steps"),
         Field("min_lr", .real(min: 0), "Learning rate at the end of the decay.", default: .value(.double(0)), unit: "per step"),
@@ -225,7 +226,8 @@ public enum RecipeSchema {
 
     public static let checkpointing = ObjectSchema("Checkpointing", "When checkpoints are written and how many are kept.", fields: [
         Field("every", .count(min: 1), "Steps between checkpoints (one is always written at the end).", default: .value(.int(1000)), unit: "steps"),
-        Field("keep", .count(min: 0), "Checkpoints kept (0 keeps all).", default: .value(.int(3)), unit: "checkpoints"),
+        Field("keep", .count(min: 0), "Checkpoints kept (0 keeps all).",
+              default: .derived("3 on `cpu`; 0 on GPUs (every checkpoint kept, as Megatron-LM does)"), unit: "checkpoints"),
     ])
 
     public static let tuneCheckpointing = ObjectSchema("TuneCheckpointing",
@@ -242,20 +244,20 @@ public enum RecipeSchema {
         Field("optimizer", .object(optimizer), "Optimizer.", required: true),
         Field("schedule", .object(schedule), "Learning-rate schedule."),
         Field("grad_clip", .real(min: 0), "Clip the global gradient norm (0 disables).", default: .value(.double(1)), unit: "L2 norm"),
-        Field("precision", .choice(["bf16", "fp16", "fp32"]), "Training precision (mixed precision keeps fp32 master weights).",
+        Field("precision", .choice(of: Precision.self), "Training precision (mixed precision keeps fp32 master weights).",
               default: .derived("fp32 on `cpu` devices (Kondate's CPU runtime computes in fp32), bf16 otherwise")),
         Field("checkpoint", .object(checkpointing), "Checkpointing."),
         Field("log_interval", .count(min: 1), "Steps between metric lines.", default: .value(.int(1)), unit: "steps"),
         Field("eval_interval", .count(min: 1), "Steps between validation-loss evaluations on the held-out split (absent: none).", unit: "steps"),
         Field("eval_iters", .count(min: 1), "Batches per validation-loss evaluation.", default: .value(.int(10)), unit: "batches"),
-        Field("nan_policy", .choice(["skip", "stop"]), "On a NaN/Inf loss or gradient: skip the step or stop the run.", default: .value(.string("stop"))),
+        Field("nan_policy", .choice(of: NaNPolicy.self), "On a NaN/Inf loss or gradient: skip the step or stop the run.", default: .value(.string("stop"))),
     ])
 
     // MARK: Tuning
 
     public static let tuneDataset = ObjectSchema("TuneDataset", "An instruction dataset.", fields: [
         Field("paths", .list(.glob, minItems: 1), "JSONL files or globs, relative to the recipe.", required: true),
-        Field("format", .choice(["alpaca", "chat", "jaster"]),
+        Field("format", .choice(of: TuneDataFormat.self),
               "`alpaca`: instruction/input/output; `chat`: messages with role/content; `jaster`: llm-jp-eval's tuning format.",
               default: .value(.string("alpaca"))),
         Field("weight", .real(min: 0), "Relative sampling weight.", default: .value(.double(1)), unit: "relative"),
@@ -272,8 +274,8 @@ public enum RecipeSchema {
     public static let tuneStage = ObjectSchema("TuneStage", "A supervised fine-tuning stage.", fields: [
         Field("from", .text, "Starting checkpoint: `pretrain`, another tune stage's name, or `hf:PATH` for a Hugging Face model directory.", required: true),
         Field("datasets", .map(.object(tuneDataset), key: "dataset name"), "Datasets by name.", required: true),
-        Field("template", .text, "Prompt template: `llm-jp-v1.1`, `llm-jp-v2-chat`, or a name under `templates`.", default: .value(.string("llm-jp-v1.1"))),
-        Field("loss_mask", .choice(["response_only", "all"]), "Tokens that carry loss: only the response (default) or the whole text (train on input).",
+        Field("template", .text, "Prompt template: `llm-jp-v1.1`, `llm-jp-v2-chat`, or a name under `templates`.", default: .value(.string(defaultTemplate))),
+        Field("loss_mask", .choice(of: LossMask.self), "Tokens that carry loss: only the response (default) or the whole text (train on input).",
               default: .value(.string("response_only"))),
         Field("epochs", .real(min: 0, exclusiveMin: true), "Passes over the data.", default: .value(.double(1)), unit: "epochs"),
         Field("global_batch", .count(min: 1), "Sequences per optimizer step.", required: true, unit: "sequences"),
@@ -283,7 +285,7 @@ public enum RecipeSchema {
         Field("schedule", .object(schedule), "Learning-rate schedule."),
         Field("max_length", .count(min: 1), "Maximum tokens per example; longer ones are truncated.", default: .derived("model.seq_len"), unit: "tokens"),
         Field("packing", .boolean, "Pack several short examples into one sequence.", default: .value(.bool(false))),
-        Field("precision", .choice(["bf16", "fp16", "fp32"]), "Training precision.", default: .derived("pretrain.precision; without pretraining fp32 on cpu, bf16 otherwise")),
+        Field("precision", .choice(of: Precision.self), "Training precision.", default: .derived("pretrain.precision; without pretraining fp32 on cpu, bf16 otherwise")),
         Field("checkpoint", .object(tuneCheckpointing), "Checkpointing; an interrupted stage resumes from its newest checkpoint."),
     ])
 
@@ -296,7 +298,7 @@ public enum RecipeSchema {
     ])
 
     public static let evalSuite = ObjectSchema("EvalSuite", "An evaluation suite run on one or more checkpoints.", fields: [
-        Field("kind", .choice(["llm-jp-eval", "perplexity", "generation"]), "Suite kind.", required: true),
+        Field("kind", .choice(of: EvalKind.self), "Suite kind.", required: true),
         Field("datasets", .list(.glob, minItems: 1), "Dataset files or globs, relative to the recipe.", required: true),
         Field("checkpoints", .list(.text, minItems: 1), "Checkpoints to evaluate: `pretrain` and/or tune stage names.", required: true),
         Field("few_shots", .count(min: 0, max: 64), "Few-shot examples per prompt (llm-jp-eval `num_few_shots`).", default: .value(.int(4)), unit: "examples"),
@@ -307,7 +309,8 @@ public enum RecipeSchema {
               "llm-jp-eval suites: llm-jp-eval's `custom_prompt_template`, with `{instruction}`, `{input}` and (with few-shots) `{few_shots_text}`; its default template when absent."),
         Field("few_shots_template", .text,
               "llm-jp-eval suites: llm-jp-eval's `custom_fewshots_template` for each few-shot, with `{input}` and `{output}`; needs `prompt_template`."),
-        Field("template", .text, "Generation suites: the chat template that renders the conversation (`llm-jp-v1.1`, `llm-jp-v2-chat`, or a name under `templates`); `llm-jp-v1.1` when absent."),
+        Field("template", .text, "Generation suites: the chat template that renders the conversation (`llm-jp-v1.1`, `llm-jp-v2-chat`, or a name under `templates`).",
+              default: .derived("generation suites: `llm-jp-v1.1`; other kinds take no template")),
         Field("max_new_tokens", .count(min: 1), "Generation limit for `generation` suites.", default: .value(.int(512)), unit: "tokens"),
         Field("temperature", .real(min: 0), "Sampling temperature for `generation` suites (0 is greedy).", default: .value(.double(0))),
         Field("judge", .object(judge), "Optional judge for `generation` suites."),
@@ -316,11 +319,11 @@ public enum RecipeSchema {
     public static let release = ObjectSchema("Release", "What is published and from which checkpoint.", fields: [
         Field("name", .label, "Release name, e.g. `llm-jp-13b-v2.0`.", required: true),
         Field("checkpoint", .text, "Checkpoint to release: `pretrain` or a tune stage name.", required: true),
-        Field("formats", .list(.choice(["hf"]), minItems: 1), "Output formats (`hf`: a transformers model directory).",
+        Field("formats", .list(.choice(of: ReleaseFormat.self), minItems: 1), "Output formats (`hf`: a transformers model directory).",
               default: .value(.array([RNode(.string("hf"), .defaulted)]))),
-        Field("contents", .list(.choice(["model", "tokenizer", "manifest", "model_card", "eval_results"]), minItems: 1), "Files in the bundle.",
-              default: .value(.array(["model", "tokenizer", "manifest", "model_card", "eval_results"].map { RNode(.string($0), .defaulted) }))),
-        Field("dtype", .choice(["bf16", "fp16", "fp32"]), "Weight dtype in the release.", default: .value(.string("bf16"))),
+        Field("contents", .list(.choice(of: ReleaseContent.self), minItems: 1), "Files in the bundle.",
+              default: .value(.array(ReleaseContent.words.map { RNode(.string($0), .defaulted) }))),
+        Field("dtype", .choice(of: Precision.self), "Weight dtype in the release.", default: .value(.string("bf16"))),
         Field("license", .text, "License identifier for the model card."),
     ])
 

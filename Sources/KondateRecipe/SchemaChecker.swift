@@ -6,13 +6,20 @@ public struct SchemaChecker {
     public var diagnostics = DiagnosticSet()
     /// Dotted paths of values that were present but invalid (so later checks do not also call them missing).
     public private(set) var invalidPaths: Set<String> = []
+    /// Checks one file of an `extends` chain on its own: unknown keys and values of the wrong type or out
+    /// of range, but no required keys or exclusive groups (a parent may leave them to its children), no
+    /// defaults, `key+` read as `key`, and `${…}` values skipped (they resolve only in the composed recipe).
+    public var partial = false
 
     public init() {}
+
+    public init(partial: Bool) { self.partial = partial }
 
     public mutating func check(_ node: YAMLNode, against type: SchemaType, path: [String] = [],
                                keyLocation: SourceLocation? = nil) -> RNode? {
         let here = node.location ?? keyLocation
         if node.provenance.isUnresolved { return nil } // its ${…} error is already reported
+        if partial, let text = node.scalarText, text.contains("${") { return nil }
         switch type {
         case let .object(schema):
             return checkObject(node, schema, path: path, keyLocation: keyLocation)
@@ -35,7 +42,7 @@ public struct SchemaChecker {
             guard case let .sequence(items) = node.kind else {
                 return mismatch(node, expected: "a list", path: path, at: here)
             }
-            if items.count < schema.minItems {
+            if items.count < schema.minItems, !partial {
                 error(.outOfRange, "'\(Self.show(path))' needs at least \(schema.minItems) item\(schema.minItems == 1 ? "" : "s"), found \(items.count)",
                       at: here, node)
             }
@@ -56,7 +63,7 @@ public struct SchemaChecker {
             return checkTagged(node, schema, path: path, at: here)
         case let .oneOf(alternatives):
             for alternative in alternatives {
-                var trial = SchemaChecker()
+                var trial = SchemaChecker(partial: partial)
                 if let result = trial.check(node, against: alternative, path: path, keyLocation: keyLocation), !trial.diagnostics.hasErrors {
                     return result
                 }
@@ -76,7 +83,14 @@ public struct SchemaChecker {
             return mismatch(node, expected: "a mapping (\(schema.name))", path: path, at: here)
         }
         var checked: [String: REntry] = [:]
-        for entry in entries {
+        for written in entries {
+            var entry = written
+            let appends = partial && entry.key.hasSuffix("+")
+            if appends { entry.key.removeLast() }   // `key+:` appends to the inherited list
+            // Appending to what is not a list is the composer's error; its value is not checked again.
+            if appends, let field = schema.field(entry.key) {
+                guard case .array = field.type else { continue }
+            }
             guard let field = schema.field(entry.key) else {
                 let candidates = schema.fields.map(\.name)
                 let suggestion = Suggestions.closest(to: entry.key, in: candidates)
@@ -93,6 +107,7 @@ public struct SchemaChecker {
                 invalidPaths.insert(Self.show(path + [entry.key]))
             }
         }
+        if partial { return RNode(.object(Array(checked.values)), node.provenance) }
         for group in schema.exclusive {
             // Report at the key written last (by position), naming the one it conflicts with.
             let present = entries.filter { group.contains($0.key) }.sorted {

@@ -75,6 +75,8 @@ public struct SemanticChecks {
     // MARK: Topology
 
     mutating func checkTopology() {
+        // Bandwidths are text with units; a value that does not parse is reported at its file:line:col.
+        _ = Interconnect.resolve(tree, diagnostics: &diagnostics)
         if let limit = string("cluster.time_limit"), Recipe.Cluster.slurmTimeLimitSeconds(limit) == nil {
             error(.invalidValue, "cluster.time_limit '\(limit)' is not a Slurm time limit; write minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM " +
                   "or D-HH:MM:SS, e.g. \"48:00:00\"", at: "cluster.time_limit")
@@ -222,10 +224,6 @@ public struct SemanticChecks {
             warning(.checkpointing, "pretrain.eval_interval is set but corpus.held_out is 0: there is no validation data",
                     at: "pretrain.eval_interval", related: ["corpus.held_out"])
         }
-        if string("cluster.device") == "cpu", let precision = string("pretrain.precision"), precision != "fp32", isWritten("pretrain.precision") {
-            warning(.precision, "precision \(precision) on cpu devices: Kondate's CPU runtime computes in fp32 (set precision: fp32 to say so)",
-                    at: "pretrain.precision", related: ["cluster.device"])
-        }
     }
 
     mutating func checkSchedule(prefix: String, lr: Double?, lrPath: String, steps: Int?) {
@@ -251,6 +249,10 @@ public struct SemanticChecks {
         guard has("tokenizer") else { return }
         if !has("tokenizer.path"), !has("tokenizer.train"), tree.at("tokenizer")?.location != nil {
             error(.vocabulary, "tokenizer needs 'path' (load a tokenizer.json or .model file) or 'train' (train one)", at: "tokenizer")
+        }
+        if has("tokenizer.train"), !has("corpus") {
+            error(.missingKey, "tokenizer.train samples its text from the corpus sources, but the recipe has no 'corpus' section; " +
+                  "add corpus sources or load a tokenizer with tokenizer.path", at: "tokenizer.train")
         }
         if let sources = tree.at("tokenizer.train.sources")?.array {
             let known = tree.at("corpus.sources")?.entries?.map(\.key) ?? []
@@ -347,6 +349,7 @@ public struct SemanticChecks {
                 }
             }
             checkTemplateName(at: "\(t).template", recipeTemplates: templates)
+            checkTemplateRendersData(stage: stage.key, recipeTemplates: templates)
             checkSchedule(prefix: t, lr: double("\(t).lr"), lrPath: "\(t).lr", steps: nil)
             if let maxLength = int("\(t).max_length"), let positions = int("model.max_positions"), maxLength > positions {
                 error(.positions, "\(t).max_length \(maxLength) exceeds model.max_positions \(positions)", at: "\(t).max_length")
@@ -416,13 +419,34 @@ public struct SemanticChecks {
             default: break
             }
             if kind != "llm-jp-eval" {
-                for key in ["prompt_template", "few_shots_template"] where has("\(e).\(key)") {
-                    error(.invalidValue, "\(e).\(key) applies to llm-jp-eval suites, not '\(kind ?? "?")'", at: "\(e).\(key)")
+                for key in ["prompt_template", "few_shots_template", "few_shots"] where isWritten("\(e).\(key)") || invalid.contains("\(e).\(key)") {
+                    error(.invalidValue, "\(e).\(key) applies to llm-jp-eval suites, not '\(kind ?? "?")'; remove it", at: "\(e).\(key)")
+                }
+            }
+            if kind != "generation" {
+                // llm-jp-eval decodes greedily up to each dataset's output_length; perplexity generates nothing.
+                for key in ["max_new_tokens", "temperature"] where isWritten("\(e).\(key)") || invalid.contains("\(e).\(key)") {
+                    error(.invalidValue, "\(e).\(key) applies to generation suites, not '\(kind ?? "?")'" +
+                          (kind == "llm-jp-eval" ? " (llm-jp-eval decodes greedily up to each dataset's output_length)" : "") + "; remove it",
+                          at: "\(e).\(key)")
                 }
             }
         }
         if let checkpoint = string("release.checkpoint") {
             checkReference(checkpoint, at: "release.checkpoint", what: "release.checkpoint")
+        }
+    }
+
+    /// A template written in the recipe has a prompt for one instruction and one response; it cannot
+    /// render a conversation (`chat` data), which needs a chat template with turn prefixes.
+    mutating func checkTemplateRendersData(stage: String, recipeTemplates: [String]) {
+        let t = "tune.\(stage)"
+        guard let template = string("\(t).template"), recipeTemplates.contains(template) else { return }
+        for dataset in tree.at("\(t).datasets")?.entries ?? [] where dataset.node["format"]?.string == TuneDataFormat.chat.rawValue {
+            error(.dataFormat, "dataset '\(dataset.key)' holds conversations (format: chat), which template '\(template)' cannot render: a template " +
+                  "written under 'templates' has one prompt and one response; use a chat template (" +
+                  RecipeSchema.builtinTemplates.joined(separator: ", ") + ") for this stage, or give the dataset as instruction/output pairs (format: alpaca)",
+                  at: "\(t).datasets.\(dataset.key).format", related: ["\(t).template"])
         }
     }
 

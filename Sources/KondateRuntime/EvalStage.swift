@@ -123,7 +123,7 @@ public struct EvalStage {
             if judgeFailure == nil { judgeFailure = outcome.error }
             outcomes.append(outcome)
         }
-        let summary = Summary(suite: suite.name, kind: suite.kind, outcomes: outcomes)
+        let summary = Summary(suite: suite.name, kind: suite.kind.rawValue, outcomes: outcomes)
         try summary.write(runDirectory: directory)
         return summary
     }
@@ -155,10 +155,9 @@ public struct EvalStage {
         let started = Date()
         let outcome: Outcome
         switch suite.kind {
-        case "llm-jp-eval": outcome = try llmJPEval(files: files, checkpoint: checkpoint, generator: generator)
-        case "perplexity": outcome = try perplexity(files: files, checkpoint: checkpoint, generator: generator)
-        case "generation": outcome = try generation(files: files, checkpoint: checkpoint, generator: generator, skipJudge: skipJudge)
-        default: throw RuntimeError("eval.\(suite.name): unknown kind '\(suite.kind)'", at: at("kind"))
+        case .llmJPEval: outcome = try llmJPEval(files: files, checkpoint: checkpoint, generator: generator)
+        case .perplexity: outcome = try perplexity(files: files, checkpoint: checkpoint, generator: generator)
+        case .generation: outcome = try generation(files: files, checkpoint: checkpoint, generator: generator, skipJudge: skipJudge)
         }
         log("eval.\(suite.name): \(checkpoint) done in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
         return outcome
@@ -179,9 +178,9 @@ public struct EvalStage {
         for i in datasets.indices { datasets[i].file = recipe.portablePath(datasets[i].file) }
         if !suite.metrics.isEmpty {
             for i in datasets.indices {
-                datasets[i].metricNames = suite.metrics
+                datasets[i].metricNames = suite.metrics.map(\.rawValue)
                 datasets[i].metrics = try suite.metrics.map { name in
-                    do { return try Metrics.metric(named: name) } catch { throw RuntimeError("eval.\(suite.name).metrics: \(error)", at: at("metrics")) }
+                    do { return try Metrics.metric(named: name.rawValue) } catch { throw RuntimeError("eval.\(suite.name).metrics: \(error)", at: at("metrics")) }
                 }
                 datasets[i].unsupportedMetrics = []
             }
@@ -288,7 +287,8 @@ public struct EvalStage {
         let template: PromptTemplate
         let tok: TuneTokenizer
         do {
-            template = try PromptTemplate.named(suite.template, in: recipe)
+            // A generation suite always has a template (the schema derives one).
+            template = try PromptTemplate.named(suite.template ?? RecipeSchema.defaultTemplate, in: recipe)
             tok = try TuneTokenizer(tokenizer: generator.tokenizer, specialTokens: recipe.tokenizer?.specialTokens ?? [:])
         } catch let e as TuneDataError { throw RuntimeError("eval.\(suite.name): \(e.message)", at: at("template")) }
         let judge: OpenAICompatibleJudge? = suite.judge.map { j in

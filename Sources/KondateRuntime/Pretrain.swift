@@ -20,27 +20,42 @@ extension ModelConfig {
     public init(recipe: Recipe) throws {
         let m = recipe.model
         func at(_ path: String) -> SourceLocation? { recipe.tree.at(path)?.location ?? recipe.tree.keyLocation(path) }
-        guard let arch = ModelConfig.Architecture(rawValue: m.arch) else {
-            throw RuntimeError("model.arch '\(m.arch)' has no CPU implementation (llama, gpt2)", at: at("model.arch"))
+        let arch: ModelConfig.Architecture = switch m.arch {
+        case .llama: .llama
+        case .gpt2: .gpt2
         }
-        guard let activation = ModelConfig.Activation(rawValue: m.activation) else {
-            throw RuntimeError("model.activation '\(m.activation)' has no CPU implementation", at: at("model.activation"))
+        let activation: ModelConfig.Activation = switch m.activation {
+        case .swiglu: .swiglu
+        case .gelu: .gelu
+        case .geluTanh: .geluTanh
         }
-        if m.dropout > 0 || m.attentionDropout > 0 {
-            throw RuntimeError("dropout is not implemented in the CPU runtime; set model.dropout and model.attention_dropout to 0",
-                               at: at(m.dropout > 0 ? "model.dropout" : "model.attention_dropout"))
-        }
+        // Dropout is refused by validation for this engine (EngineSupport), so it never reaches here.
+        // gpt2 has no RoPE: its config carries a base it never reads.
         self.init(arch: arch, vocabSize: m.vocabSize, hidden: m.hidden, ffn: m.ffn, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads,
-                  maxPositions: m.maxPositions, normEps: Float(m.normEps), ropeTheta: Float(m.ropeTheta ?? 10_000),
+                  maxPositions: m.maxPositions, normEps: Float(m.normEps), ropeTheta: m.ropeTheta.map { Float($0) } ?? ModelConfig.unusedRopeTheta,
                   tieEmbeddings: m.tieEmbeddings, activation: activation, initStd: Float(m.initStd))
         do { try validate() } catch { throw RuntimeError(error.description, at: at("model")) }
+    }
+}
+
+extension TrainingOptions.NaNPolicy {
+    public init(_ policy: NaNPolicy) {
+        self = switch policy {
+        case .skip: .skip
+        case .stop: .stop
+        }
     }
 }
 
 extension LearningRateSchedule {
     public init(_ s: Recipe.Schedule, lr: Double, steps: Int) {
         let warmup = s.warmupSteps ?? Int(((s.warmupFraction ?? 0) * Double(steps)).rounded())
-        self.init(kind: Kind(rawValue: s.kind) ?? .cosine, maxLR: lr, minLR: s.minLR, warmupSteps: warmup, decaySteps: s.decaySteps ?? steps)
+        let kind: Kind = switch s.kind {
+        case .cosine: .cosine
+        case .linear: .linear
+        case .constant: .constant
+        }
+        self.init(kind: kind, maxLR: lr, minLR: s.minLR, warmupSteps: warmup, decaySteps: s.decaySteps ?? steps)
     }
 }
 
@@ -121,7 +136,7 @@ public struct PretrainStage {
             schedule: LearningRateSchedule(p.schedule, lr: p.lr, steps: p.steps),
             adamw: AdamW.Hyperparameters(beta1: Float(p.betas.first ?? 0.9), beta2: Float(p.betas.dropFirst().first ?? 0.95), eps: Float(p.eps),
                                          weightDecay: Float(p.weightDecay), decayNormsAndBiases: p.decayNormsAndBiases),
-            gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(rawValue: p.nanPolicy) ?? .stop)
+            gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(p.nanPolicy))
         let model: Transformer
         do {
             model = try Transformer(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
@@ -156,8 +171,7 @@ public struct PretrainStage {
         if let distributed {
             let l = distributed.layout
             log("pretrain: \(distributed.world.size) ranks: tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)" +
-                (groups!.zero ? ", ZeRO-1" : "") + ", \(threads) thread\(threads == 1 ? "" : "s") each" +
-                (recipe.parallel.sequenceParallel && l.tensor > 1 ? "; sequence parallelism and activation recomputation change memory, not results, and are not used on the CPU" : ""))
+                (groups!.zero ? ", ZeRO-1" : "") + ", \(threads) thread\(threads == 1 ? "" : "s") each")
         }
         let fault = Self.injectedFault(rank: distributed?.rank)
         let started = Date()

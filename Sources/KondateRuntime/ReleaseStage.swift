@@ -26,7 +26,14 @@ public struct ReleaseStage {
         self.log = log
     }
 
-    static let dtypes = ["fp32": ("F32", "float32"), "bf16": ("BF16", "bfloat16"), "fp16": ("F16", "float16")]
+    /// The safetensors dtype and transformers' `torch_dtype` of a release dtype.
+    static func dtypes(_ dtype: Precision) -> (safetensors: String, torch: String) {
+        switch dtype {
+        case .fp32: ("F32", "float32")
+        case .bf16: ("BF16", "bfloat16")
+        case .fp16: ("F16", "float16")
+        }
+    }
 
     public func run() throws -> JSON {
         guard let release = recipe.release else { throw RuntimeError("the recipe has no release section") }
@@ -37,9 +44,7 @@ public struct ReleaseStage {
         guard fm.fileExists(atPath: source + "/config.json") else {
             throw RuntimeError("release: checkpoint '\(release.checkpoint)' has no model at \(source)", at: at("checkpoint"))
         }
-        guard let (safetensorsDType, torchDType) = Self.dtypes[release.dtype] else {
-            throw RuntimeError("release.dtype '\(release.dtype)' is not one of fp32, bf16, fp16", at: at("dtype"))
-        }
+        let (safetensorsDType, torchDType) = Self.dtypes(release.dtype)
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         let contents = Set(release.contents)
         var written = [String]()
@@ -48,7 +53,7 @@ public struct ReleaseStage {
             try AtomicFile.write(try Data(contentsOf: URL(fileURLWithPath: source + "/" + name)), to: out + "/" + name)
             written.append(name)
         }
-        if contents.contains("model") {
+        if contents.contains(.model) {
             let model = try HFModel.load(directory: source)
             try HFModel.writeWeights(model, to: out + "/model.safetensors", dtype: safetensorsDType)
             var config = try JSONParser.parse(try String(contentsOfFile: source + "/config.json", encoding: .utf8))
@@ -60,25 +65,25 @@ public struct ReleaseStage {
             written += ["config.json", "model.safetensors"]
             try copy("generation_config.json")
         }
-        if contents.contains("tokenizer") {
+        if contents.contains(.tokenizer) {
             for name in ["tokenizer.json", "tokenizer.model", "tokenizer_config.json"] { try copy(name) }
         }
-        if contents.contains("manifest"), fm.fileExists(atPath: directory + "/manifest.json") {
+        if contents.contains(.manifest), fm.fileExists(atPath: directory + "/manifest.json") {
             try AtomicFile.write(try Data(contentsOf: URL(fileURLWithPath: directory + "/manifest.json")), to: out + "/manifest.json")
             written.append("manifest.json")
         }
         let scores = evalScores(checkpoint: release.checkpoint)
-        if contents.contains("eval_results") {
+        if contents.contains(.evalResults) {
             try AtomicFile.write(Data((JSON.object(scores.map { ($0.suite, .object($0.scores.map { ($0.0, $0.1.map(JSON.double) ?? .null) })) })
                 .rendered() + "\n").utf8), to: out + "/eval_results.json")
             written.append("eval_results.json")
         }
-        if contents.contains("model_card") {
+        if contents.contains(.modelCard) {
             try AtomicFile.write(Data(modelCard(release: release, scores: scores).utf8), to: out + "/README.md")
             written.append("README.md")
         }
-        log("release: \(release.name) (\(release.dtype)) from \(release.checkpoint): \(written.sorted().joined(separator: ", "))")
-        return .object([("name", .string(release.name)), ("checkpoint", .string(release.checkpoint)), ("dtype", .string(release.dtype)),
+        log("release: \(release.name) (\(release.dtype.rawValue)) from \(release.checkpoint): \(written.sorted().joined(separator: ", "))")
+        return .object([("name", .string(release.name)), ("checkpoint", .string(release.checkpoint)), ("dtype", .string(release.dtype.rawValue)),
                         ("files", .array(written.sorted().map(JSON.string)))])
     }
 
@@ -111,7 +116,7 @@ public struct ReleaseStage {
         card += "released from the `\(release.checkpoint)` checkpoint in \(release.dtype).\n\n"
 
         card += "## Model\n\n| | |\n|---|---|\n"
-        card += "| architecture | \(m.arch == "llama" ? "LlamaForCausalLM" : "GPT2LMHeadModel") |\n"
+        card += "| architecture | \(m.arch == .llama ? "LlamaForCausalLM" : "GPT2LMHeadModel") |\n"
         card += "| hidden size | \(m.hidden) |\n| FFN size | \(m.ffn) |\n| layers | \(m.layers) |\n"
         card += "| attention heads | \(m.heads) (key/value heads \(m.kvHeads)) |\n| context length | \(m.seqLen) |\n| vocabulary | \(m.vocabSize) |\n"
         if let pretrain = json("pretrain/summary.json"), let params = json("pretrain/model/config.json") {

@@ -194,7 +194,7 @@ public struct RunPipeline {
     func collect(plan: StagePlan, record: StageRecord, into summaries: inout [EvalStage.Summary]) {
         guard let outcome = EvalStage.Outcome(json: record.summary) else { return }
         let suite = suiteName(plan.id)
-        let kind = recipe.eval.first { $0.name == suite }?.kind ?? ""
+        let kind = recipe.eval.first { $0.name == suite }?.kind.rawValue ?? ""
         if let i = summaries.firstIndex(where: { $0.suite == suite }) {
             summaries[i].outcomes.append(outcome)
         } else {

@@ -111,11 +111,11 @@ public struct TuneStage {
         var examples: [TokenizedExample] = []
         for dataset in stage.datasets {
             var tokenized: [TokenizedExample] = []
-            let format = InstructionData.Format(rawValue: dataset.format) ?? .alpaca
+            let format = dataset.format
             do {
                 for file in try DocumentReader.expand(recipe: recipe, at: "tune.\(stage.name).datasets.\(dataset.name).paths") {
                     for example in try InstructionData.read(path: file, format: format) {
-                        tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == "all"), maxLength: maxLength))
+                        tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == .all), maxLength: maxLength))
                     }
                 }
             } catch let e as TuneDataError { throw RuntimeError(e.message, at: e.location) } catch let e as CorpusError {
@@ -149,12 +149,14 @@ public struct TuneStage {
         }
         let steps = max(1, (rows.count + stage.globalBatch - 1) / stage.globalBatch)
         BLAS.setThreads(threads)
+        // Tune stages follow pretraining's NaN policy; without pretraining, the schema's default for it.
+        let nanPolicy = recipe.pretrain?.nanPolicy ?? .stop
         let trainer = Trainer(model: model, options: TrainingOptions(
             schedule: LearningRateSchedule(stage.schedule, lr: stage.lr, steps: steps),
             adamw: AdamW.Hyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: Float(stage.weightDecay)), gradClip: 1.0,
-            nanPolicy: TrainingOptions.NaNPolicy(rawValue: recipe.pretrain?.nanPolicy ?? "stop") ?? .stop), groups: groups)
+            nanPolicy: TrainingOptions.NaNPolicy(nanPolicy)), groups: groups)
         log("tune.\(stage.name): \(examples.count) examples, \(rows.count) rows of \(maxLength) tokens, \(steps) steps × \(stage.globalBatch), " +
-            "template \(template.name), \(stage.lossMask == "all" ? "loss on all tokens" : "loss on responses")")
+            "template \(template.name), \(stage.lossMask == .all ? "loss on all tokens" : "loss on responses")")
         let fm = FileManager.default
         let checkpoints = path("checkpoints")
         try fm.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)

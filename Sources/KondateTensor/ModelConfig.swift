@@ -21,6 +21,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public var maxPositions: Int
     public var normEps: Float
     public var ropeTheta: Float
+    /// The RoPE base a `gpt2` configuration carries (learned positions never read it).
+    public static let unusedRopeTheta: Float = 10_000
     public var tieEmbeddings: Bool
     public var activation: Activation
     public var initStd: Float

@@ -54,7 +54,8 @@ public struct TuneDataError: Error, CustomStringConvertible, Sendable {
 ///
 /// A malformed example is an error naming the file and line and the missing or wrong field.
 public enum InstructionData {
-    public enum Format: String, Sendable, CaseIterable { case alpaca, chat, jaster }
+    /// The recipe's `tune.<t>.datasets.<d>.format`.
+    public typealias Format = TuneDataFormat
 
     public static func read(path: String, format: Format) throws -> [InstructionExample] {
         guard let data = FileManager.default.contents(atPath: path) else { throw TuneDataError("\(path): cannot read the file") }

@@ -61,11 +61,11 @@ public struct PromptTemplate: Sendable, Equatable {
     /// The template a recipe names: a built-in, or one under `templates:`.
     public static func named(_ name: String, in recipe: Recipe) throws -> PromptTemplate {
         if let t = builtins.first(where: { $0.name == name }) { return t }
-        guard let node = recipe.tree.at("templates.\(name)") else {
+        guard let t = recipe.template(named: name) else {
             throw TuneDataError("unknown template '\(name)'; built in: \(builtins.map(\.name).joined(separator: ", ")), or define it under templates:")
         }
-        return PromptTemplate(name: name, system: node["system"]?.string, prompt: node["prompt"]?.string,
-                              promptWithInput: node["prompt_with_input"]?.string, userPrefix: nil, assistantPrefix: nil, systemAlways: true)
+        return PromptTemplate(name: name, system: t.system, prompt: t.prompt,
+                              promptWithInput: t.promptWithInput, userPrefix: nil, assistantPrefix: nil, systemAlways: true)
     }
 
     /// The example as segments: prompt text untrained, responses trained (everything trained with

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KondatePlan
 import KondateRecipe
 import KondateTensor
 
@@ -63,16 +64,18 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Never colour the output.")
     var noColor = false
 
-    func load() -> LoadedRecipe {
-        RecipeFrontend.load(path: recipe, overrides: overrides.map(Override.init), paths: paths)
+    /// The recipe compiled for `engine` (nil: the recipe's default engine).
+    func compile(engine: Engine? = nil, mfu: Double? = nil) -> Compilation {
+        RecipeCompiler.compile(path: recipe, overrides: overrides.map(Override.init), paths: paths, engine: engine, mfu: mfu)
     }
 
-    func renderer(_ loaded: LoadedRecipe) -> DiagnosticRenderer {
-        DiagnosticRenderer(sources: loaded.sources, color: !noColor && DiagnosticRenderer.wantsColor())
+    func renderer(_ compilation: Compilation) -> DiagnosticRenderer {
+        DiagnosticRenderer(sources: compilation.loaded.sources, color: !noColor && DiagnosticRenderer.wantsColor())
     }
 }
 
 extension PathPolicy: ExpressibleByArgument {}
+extension Engine: ExpressibleByArgument {}
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))

@@ -15,9 +15,9 @@ struct PlanRenderer {
         var out = "\(r.name) — \(r.file)\n"
         if let d = r.description { out += d.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n" }
         out += "\n"
-        let spec = DeviceCatalog.spec(c.device)
-        out += pad("Topology", 13) + "\(c.nodes) node\(c.nodes == 1 ? "" : "s") × \(c.devicesPerNode) \(c.device) = \(plan.world) device\(plan.world == 1 ? "" : "s")"
-        out += " (\(Format.bytes(Double(c.deviceMemory))), \(Format.si(c.peakFlops, "FLOP/s")) \(r.pretrain?.precision ?? "bf16") each)\n"
+        let spec = DeviceCatalog.spec(c.device.rawValue)
+        out += pad("Topology", 13) + "\(c.nodes) node\(c.nodes == 1 ? "" : "s") × \(c.devicesPerNode) \(c.device.rawValue) = \(plan.world) device\(plan.world == 1 ? "" : "s")"
+        out += " (\(Format.bytes(Double(c.deviceMemory))), \(Format.si(c.peakFlops, "FLOP/s")) \(r.trainingPrecision.rawValue) each)\n"
         if let spec { out += pad("", 13) + spec.description + "\n" }
         var features: [String] = []
         if p.sequenceParallel { features.append("sequence parallel") }

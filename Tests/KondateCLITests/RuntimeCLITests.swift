@@ -109,10 +109,18 @@ struct RuntimeCLITests {
     @Test func runRefusesWhatTheRuntimeCannotDo() throws {
         let out = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "model.dropout=0.1"])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("dropout is not implemented in the CPU runtime"), "\(result.stderr)")
-        #expect(result.stderr.contains("tiny-llama.yaml") || result.stderr.contains("--set"))
+        for override in ["model.dropout=0.1", "parallel.recompute=full", "cluster.device=a100-40gb", "tokenizer.train.algorithm=unigram"] {
+            let result = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", override])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("--set:1:") && result.stderr.contains("[engine]"), "\(result.stderr)")
+            #expect(result.stderr.contains("nothing run"))
+            // Exactly what `validate --engine kondate` reports, rendered the same; only the summary line differs.
+            let validate = try kondate(["validate", "examples/tiny/tiny-llama.yaml", "--engine", "kondate", "--set", override])
+            #expect(validate.status == 1)
+            let body = { (s: String) in s.split(separator: "\n").dropLast().joined(separator: "\n") }
+            #expect(body(result.stderr) == body(validate.stderr), "\(override)")
+            #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"))
+        }
     }
 
     /// The loss transformers computes with labels=input_ids (from the round-trip fixture's logits).

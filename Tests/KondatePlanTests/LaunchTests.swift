@@ -148,14 +148,14 @@ struct LaunchTests {
             #expect(nodes == p.recipe.cluster.nodes, "\(file)")
             #expect(nodes * tasks == p.world, "\(file)")
             #expect(nodes * tasks == p.recipe.parallel.tensor * p.recipe.parallel.pipeline * p.recipe.parallel.data, "\(file)")
-            #expect((sbatch("gpus-per-node") != nil) == (p.recipe.cluster.device != "cpu"), "\(file)")
+            #expect((sbatch("gpus-per-node") != nil) == (p.recipe.cluster.device != .cpu), "\(file)")
             if let gpus = sbatch("gpus-per-node") { #expect(gpus == tasks) }
             #expect(script.contains("\nset -euo pipefail\nsrun --mpi=pmix "))
             #expect(script.contains("#SBATCH --job-name=\(p.recipe.name)\n"))
             #expect(script.contains("#SBATCH --output="))
 
             // Megatron-LM under Slurm: one torchrun per node, one process per device.
-            guard p.recipe.cluster.device != "cpu" else { continue }
+            guard p.recipe.cluster.device != .cpu else { continue }
             let megatron = try Launch.megatronScript(p.recipe, settings: launchSettings(recipe: file), mode: .slurm).text
             #expect(megatron.contains("#SBATCH --nodes=\(p.recipe.cluster.nodes)\n#SBATCH --ntasks-per-node=1\n"))
             #expect(megatron.contains("torchrun --nnodes=\(p.recipe.cluster.nodes) --nproc-per-node=\(p.recipe.cluster.devicesPerNode) "))
@@ -218,8 +218,9 @@ struct LaunchTests {
         for absent in ["--fp16", "--recompute-method", "--no-bias-gelu-fusion", "--openai-gelu"] { #expect(a.values(absent) == nil, "\(absent)") }
         // Each flag once.
         #expect(Set(a.flags).count == a.flags.count)
-        // keep: 5 (inherited from v1.0) is Kondate's alone: a warning at its key, not an error.
-        #expect(a.diagnostics.warnings.contains { $0.code == .checkpointing && $0.location?.file.hasSuffix("llm-jp-13b-v1.0.yaml") == true })
+        // On GPUs checkpoint.keep derives 0, what Megatron-LM does (keep every checkpoint): nothing to refuse.
+        #expect(r.pretrain?.checkpointKeep == 0)
+        #expect(!a.diagnostics.items.contains { $0.code == .checkpointing })
         #expect(a.notes.contains { $0.contains("tune stages (instruct)") && $0.contains("eval suites") && $0.contains("the release") })
     }
 
@@ -265,10 +266,12 @@ struct LaunchTests {
             #expect(items.first?.message.contains(key) == true, "\(override)")
             #expect(items.first?.location?.file == "--set", "\(override)")
         }
-        // Every problem in one pass; a cpu cluster is refused at cluster.device.
+        // Every problem in one pass; a cpu cluster is refused at cluster.device (and its derived keep: 3
+        // at pretrain.checkpoint.keep: Megatron-LM keeps every checkpoint).
         let r = try launchRecipe("recipes/llm-jp-13b-v2.0.yaml", set: ["cluster.device=cpu", "pretrain.precision=fp32", "pretrain.nan_policy=skip"])
         let items = refusal { _ = try Launch.megatronArguments(r, settings: launchSettings()) }
-        #expect(items.count == 2)
+        #expect(items.count == 3)
+        #expect(items.contains { $0.message.contains("pretrain.checkpoint.keep 3") })
         #expect(items.contains { $0.message.contains("cluster.device is 'cpu'") && $0.location?.line == 1 })
     }
 
@@ -291,9 +294,11 @@ struct LaunchTests {
         let zero = try #require(items.first { $0.message.contains("parallel.zero_stage 3") })
         #expect(zero.location?.file.hasSuffix("skip.yaml") == true && zero.location?.line == 5 && zero.location?.column == 15)
         // A value inherited from the base recipe is pointed at in the base file.
-        let inherited = try launchRecipe(v2, set: ["model.arch=llama"])
-        let keep = try Launch.megatronArguments(inherited, settings: launchSettings()).diagnostics.warnings.first { $0.code == .checkpointing }
-        #expect(keep?.location?.file.hasSuffix("llm-jp-13b-v1.0.yaml") == true)
+        let chain = try temporaryRecipes(["base.yaml": "extends: \(v2)\npretrain:\n  checkpoint: {keep: 5}\n", "child.yaml": "extends: base.yaml\n"])
+        defer { try? FileManager.default.removeItem(at: chain) }
+        let inherited = try launchRecipe(chain.appendingPathComponent("child.yaml").path)
+        let keep = refusal { _ = try Launch.megatronArguments(inherited, settings: launchSettings()) }.first { $0.code == .checkpointing }
+        #expect(keep?.location?.file.hasSuffix("base.yaml") == true && keep?.location?.line == 3)
         #expect(keep?.message.contains("pretrain.checkpoint.keep") == true)
     }
 
@@ -334,7 +339,7 @@ struct LaunchTests {
 
         // warmup_fraction 10% of 200 steps → 20 iterations, as Kondate's runtime rounds it; a GQA model
         // with 2 key/value heads; weights as written in the recipe; the run's trained tokenizer.json.
-        let tiny = try launchRecipe("examples/tiny/tiny-llama.yaml", set: ["cluster.device=h100-80gb"])
+        let tiny = try launchRecipe("examples/tiny/tiny-llama.yaml", set: ["cluster.device=h100-80gb", "pretrain.checkpoint.keep=0"])
         let t = try Launch.megatronArguments(tiny, settings: launchSettings(recipe: "examples/tiny/tiny-llama.yaml"))
         #expect(t.values("--lr-warmup-iters") == ["20"] && t.values("--lr-decay-iters") == ["200"])
         #expect(t.values("--num-attention-heads") == ["4"] && t.values("--num-query-groups") == ["2"])
@@ -344,7 +349,7 @@ struct LaunchTests {
         #expect(t.values("--make-vocab-size-divisible-by") == ["128"] && t.values("--split") == ["98,2,0"])
         #expect(t.values("--bf16") == [])   // bf16 on accelerators (derived)
         #expect(t.diagnostics.warnings.contains { $0.message.contains("tokenizer_config.json") })
-        let fraction = try launchRecipe("examples/tiny/tiny-llama.yaml", set: ["cluster.device=h100-80gb", "pretrain.schedule.decay_steps=20"])
+        let fraction = try launchRecipe("examples/tiny/tiny-llama.yaml", set: ["cluster.device=h100-80gb", "pretrain.schedule.decay_steps=20", "pretrain.checkpoint.keep=0"])
         let tooLong = refusal { _ = try Launch.megatronArguments(fraction, settings: launchSettings(recipe: "examples/tiny/tiny-llama.yaml")) }
         #expect(tooLong.count == 1 && tooLong.first?.code == .schedule && tooLong.first?.message.contains("lr-warmup-iters < lr-decay-iters") == true)
     }

@@ -114,7 +114,9 @@ struct CompositionTests {
         #expect(d.errors.first?.location == SourceLocation(file: "--set", line: 4, column: 15))
         _ = loaded
         let (ok, d2, _) = try load(["main.yaml": minimalRecipe], set: ["model.layers=8", "seed=2_000", "parallel.recompute=full"])
-        #expect(!d2.hasErrors)
+        // The composition is clean; only the engine refuses recomputation on Kondate's runtime.
+        #expect(d2.errors.map(\.code) == [.engine])
+        #expect(d2.errors.first?.location == SourceLocation(file: "--set", line: 3, column: 20))
         let tree = try #require(ok.tree)
         #expect(tree.at("model.layers")?.int == 8)
         #expect(tree.at("seed")?.int == 2000)

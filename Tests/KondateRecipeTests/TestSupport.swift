@@ -8,10 +8,9 @@ let fixturesDirectory = repositoryRoot.appendingPathComponent("Tests/KondateReci
 
 /// Runs everything `kondate validate` runs, in process.
 func validate(_ path: String, overrides: [String] = [], paths: PathPolicy = .summary) -> (LoadedRecipe, DiagnosticSet) {
-    let loaded = RecipeFrontend.load(path: path, overrides: overrides.map(Override.init), paths: paths)
-    var diagnostics = loaded.diagnostics
-    if let recipe = loaded.recipe { diagnostics.append(contentsOf: Plan(recipe: recipe).diagnostics) }
-    return (loaded, diagnostics)
+    // What `kondate validate` reports: front end, plan and the recipe's default engine.
+    let compilation = RecipeCompiler.compile(path: path, overrides: overrides.map(Override.init), paths: paths)
+    return (compilation.loaded, compilation.diagnostics)
 }
 
 /// A valid minimal recipe body that tests extend or patch.

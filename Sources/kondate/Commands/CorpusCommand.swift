@@ -22,10 +22,11 @@ struct CorpusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let loaded = options.load()
-        let renderer = options.renderer(loaded)
-        guard let recipe = loaded.recipe else {
-            printError(renderer.render(loaded.diagnostics))
+        // The corpus stages run on Kondate's runtime for every engine (Megatron-LM reads their output).
+        let compilation = options.compile()
+        let renderer = options.renderer(compilation)
+        guard let recipe = compilation.executable else {
+            printError(renderer.render(compilation.diagnostics))
             throw ExitCode(Exit.recipeErrors)
         }
         let directory = out ?? "runs/\(recipe.name)"

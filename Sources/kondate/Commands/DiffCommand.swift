@@ -29,18 +29,19 @@ struct DiffCommand: ParsableCommand {
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    func load(_ path: String) throws -> (LoadedRecipe, Recipe) {
+    func load(_ path: String) throws -> (Compilation, Recipe) {
         if Self.isDirectory(path) {
             printError("kondate diff: '\(path)' is a directory but the other side is a recipe file; compare two recipes or two run directories\n")
             throw ExitCode(Exit.usage)
         }
-        let loaded = RecipeFrontend.load(path: path)
-        guard let recipe = loaded.recipe else {
-            printError(DiagnosticRenderer(sources: loaded.sources, color: !noColor && DiagnosticRenderer.wantsColor()).render(loaded.diagnostics))
-            printError("\(path): \(DiagnosticRenderer.summary(loaded.diagnostics)); cannot diff\n")
+        // Two recipes are compared as typed and planned; errors of the engine or the plan do not stop a diff.
+        let compilation = RecipeCompiler.compile(path: path)
+        guard let recipe = compilation.recipe else {
+            printError(DiagnosticRenderer(sources: compilation.loaded.sources, color: !noColor && DiagnosticRenderer.wantsColor()).render(compilation.diagnostics))
+            printError("\(path): \(DiagnosticRenderer.summary(compilation.diagnostics)); cannot diff\n")
             throw ExitCode(Exit.usage)
         }
-        return (loaded, recipe)
+        return (compilation, recipe)
     }
 
     func run() throws {
@@ -54,10 +55,10 @@ struct DiffCommand: ParsableCommand {
             if !diff.identical { throw ExitCode(1) }
             return
         }
-        let (_, ra) = try load(a)
-        let (_, rb) = try load(b)
+        let (ca, ra) = try load(a)
+        let (cb, rb) = try load(b)
         let changes = RecipeDiff.changes(from: ra.tree, to: rb.tree)
-        let pa = Plan(recipe: ra), pb = Plan(recipe: rb)
+        let pa = ca.plan ?? Plan(recipe: ra), pb = cb.plan ?? Plan(recipe: rb)
         let deltas = PlanDelta.rows(pa, pb)
         if json {
             print(JSON.object([

@@ -13,12 +13,11 @@ struct GraphCommand: ParsableCommand {
     var format: Format = .dot
 
     func run() throws {
-        let loaded = options.load()
-        guard let recipe = loaded.recipe else {
-            printError(options.renderer(loaded).render(loaded.diagnostics))
+        let compilation = options.compile()
+        guard let graph = compilation.plan?.graph, !compilation.diagnostics.hasErrors else {
+            printError(options.renderer(compilation).render(compilation.diagnostics))
             throw ExitCode(Exit.recipeErrors)
         }
-        let graph = ExecutionGraph(recipe: recipe)
         switch format {
         case .dot: print(graph.dot, terminator: "")
         case .mermaid: print(graph.mermaid, terminator: "")

@@ -18,8 +18,6 @@ struct LaunchCommand: ParsableCommand {
         on a filesystem every node shares. docs/launch.md has the flag mapping.
         """)
 
-    enum Engine: String, ExpressibleByArgument, CaseIterable { case kondate, megatron }
-
     @OptionGroup var options: RecipeOptions
 
     @Option(help: "kondate: `kondate run` on every rank; megatron: Megatron-LM's pretrain_gpt.py.")
@@ -66,18 +64,12 @@ struct LaunchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = options.load()
-        let renderer = options.renderer(loaded)
-        guard let recipe = loaded.recipe else {
-            printError(renderer.render(loaded.diagnostics))
-            printError("\(options.recipe): \(DiagnosticRenderer.summary(loaded.diagnostics)); nothing launched\n")
-            throw ExitCode(Exit.recipeErrors)
-        }
-        var diagnostics = loaded.diagnostics
-        diagnostics.append(contentsOf: Plan(recipe: recipe).diagnostics)
-        if diagnostics.hasErrors {
+        let compilation = options.compile(engine: engine)
+        let renderer = options.renderer(compilation)
+        var diagnostics = compilation.diagnostics
+        guard let recipe = compilation.recipe, !diagnostics.hasErrors else {
             printError(renderer.render(diagnostics))
-            printError("\(options.recipe): \(DiagnosticRenderer.summary(diagnostics)); nothing launched\n")
+            printError("\(options.recipe): \(DiagnosticRenderer.summary(diagnostics)); nothing launched (--engine \(engine.rawValue))\n")
             throw ExitCode(Exit.recipeErrors)
         }
 

@@ -19,21 +19,22 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Also print the resolved recipe, each value annotated with where it was set.")
     var resolved = false
 
+    @Option(help: "The engine to check for: kondate or megatron (default: kondate for cpu devices, megatron for GPUs).")
+    var engine: Engine?
+
     func validate() throws {
         if let mfu, !(mfu > 0 && mfu <= 1) { throw ValidationError("--mfu must be in (0, 1], e.g. 0.4") }
     }
 
     func run() throws {
-        let loaded = options.load()
-        let renderer = options.renderer(loaded)
-        guard let recipe = loaded.recipe else {
-            printError(renderer.render(loaded.diagnostics))
-            printError("\(options.recipe): \(DiagnosticRenderer.summary(loaded.diagnostics)); no plan\n")
+        let compilation = options.compile(engine: engine, mfu: mfu)
+        let renderer = options.renderer(compilation)
+        let diagnostics = compilation.diagnostics
+        guard let recipe = compilation.recipe, let plan = compilation.plan else {
+            printError(renderer.render(diagnostics))
+            printError("\(options.recipe): \(DiagnosticRenderer.summary(diagnostics)); no plan\n")
             throw ExitCode(Exit.recipeErrors)
         }
-        let plan = Plan(recipe: recipe, mfu: mfu)
-        var diagnostics = loaded.diagnostics
-        diagnostics.append(contentsOf: plan.diagnostics)
         if json {
             var object = plan.json
             if case var .object(entries) = object {

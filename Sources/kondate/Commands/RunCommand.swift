@@ -51,12 +51,15 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = options.load()
-        let renderer = options.renderer(loaded)
-        guard let recipe = loaded.recipe else {
-            printError(renderer.render(loaded.diagnostics))
+        // Exactly what `kondate validate --engine kondate` rejects is refused here, with the same output.
+        let compilation = options.compile(engine: .kondate)
+        let renderer = options.renderer(compilation)
+        guard let recipe = compilation.executable else {
+            printError(renderer.render(compilation.diagnostics))
+            printError("\(options.recipe): \(DiagnosticRenderer.summary(compilation.diagnostics)); nothing run\n")
             throw ExitCode(Exit.recipeErrors)
         }
+        if !compilation.diagnostics.items.isEmpty { printError(renderer.render(compilation.diagnostics)) }
         let directory = out ?? "runs/\(recipe.name)"
         func fail(_ message: String, at location: SourceLocation?) throws -> Never {
             var d = DiagnosticSet()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KondatePlan
 import KondateRecipe
 
 struct SchemaCommand: ParsableCommand {
@@ -15,17 +16,18 @@ struct SchemaCommand: ParsableCommand {
 struct DocsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "docs",
-        abstract: "Print generated documentation: the language reference or the diagnostics catalogue.")
+        abstract: "Print generated documentation: the language reference, the diagnostics catalogue, or the keys × engines table.")
 
-    enum Topic: String, ExpressibleByArgument, CaseIterable { case reference, diagnostics }
+    enum Topic: String, ExpressibleByArgument, CaseIterable { case reference, diagnostics, engines }
 
-    @Argument(help: "reference or diagnostics.")
+    @Argument(help: "reference, diagnostics or engines.")
     var topic: Topic
 
     func run() throws {
         switch topic {
         case .reference: print(ReferenceDoc.markdown(), terminator: "")
         case .diagnostics: print(ReferenceDoc.diagnosticsMarkdown(), terminator: "")
+        case .engines: print(EngineSupport.markdown(), terminator: "")
         }
     }
 }

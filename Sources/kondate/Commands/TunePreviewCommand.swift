@@ -24,10 +24,10 @@ struct TunePreviewCommand: ParsableCommand {
     @Option(help: "Run directory holding a trained tokenizer (default: runs/<recipe name>).") var out: String?
 
     func run() throws {
-        let loaded = options.load()
-        let renderer = options.renderer(loaded)
-        guard let recipe = loaded.recipe else {
-            printError(renderer.render(loaded.diagnostics))
+        let compilation = options.compile()
+        let renderer = options.renderer(compilation)
+        guard let recipe = compilation.executable else {
+            printError(renderer.render(compilation.diagnostics))
             throw ExitCode(Exit.recipeErrors)
         }
         func fail(_ message: String, at location: SourceLocation? = nil, code: DiagnosticCode = .invalidValue) throws -> Never {
@@ -65,17 +65,17 @@ struct TunePreviewCommand: ParsableCommand {
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         var shown = 0
         var totals = (examples: 0, tokens: 0, trained: 0, truncated: 0)
-        print("tune.\(stage): template \(template.name), loss on \(tune.lossMask == "all" ? "all tokens" : "responses only"), max length \(tune.maxLength)\(tune.packing ? ", packed" : "")")
+        print("tune.\(stage): template \(template.name), loss on \(tune.lossMask == .all ? "all tokens" : "responses only"), max length \(tune.maxLength)\(tune.packing ? ", packed" : "")")
         for dataset in tune.datasets {
             let files: [String]
             do { files = try DocumentReader.expand(recipe: recipe, at: "tune.\(stage).datasets.\(dataset.name).paths") } catch let e as CorpusError { try fail(e.message, at: e.location, code: .missingPath) }
-            let format = InstructionData.Format(rawValue: dataset.format) ?? .alpaca
+            let format = dataset.format
             for file in files {
                 let examples: [InstructionExample]
                 do { examples = try InstructionData.read(path: file, format: format) } catch let e as TuneDataError { try fail(e.message, at: e.location) }
                 for example in examples {
                     let segments: [Segment]
-                    do { segments = try template.render(example, trainOnInput: tune.lossMask == "all") } catch let e as TuneDataError {
+                    do { segments = try template.render(example, trainOnInput: tune.lossMask == .all) } catch let e as TuneDataError {
                         try fail(e.message, at: e.location)
                     }
                     let t = tok.tokenize(segments, maxLength: tune.maxLength)

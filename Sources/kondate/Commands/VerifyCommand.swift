@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KondatePlan
 import KondateRecipe
 import KondateRuntime
 import KondateSupport
@@ -41,9 +42,9 @@ struct VerifyCommand: ParsableCommand {
             throw ExitCode(Exit.usage)
         }
         let overrides = (manifest["recipe"]?["overrides"]?.arrayValue ?? []).compactMap(\.stringValue)
-        let loaded = RecipeFrontend.load(path: file, overrides: overrides.map(Override.init))
-        guard let recipe = loaded.recipe else {
-            printError(DiagnosticRenderer(sources: loaded.sources, color: false).render(loaded.diagnostics))
+        let compilation = RecipeCompiler.compile(path: file, overrides: overrides.map(Override.init), engine: .kondate)
+        guard let recipe = compilation.executable else {
+            printError(DiagnosticRenderer(sources: compilation.loaded.sources, color: false).render(compilation.diagnostics))
             printError("kondate verify: the recipe \(file) no longer loads; cannot re-execute the run\n")
             throw ExitCode(Exit.usage)
         }
