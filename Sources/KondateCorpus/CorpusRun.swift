@@ -1,5 +1,6 @@
 import Foundation
 import KondateData
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 
@@ -17,14 +18,27 @@ import KondateSupport
 /// `run()` executes every stage in order; the stage methods (`prepare`, `prepareTokenizer`,
 /// `tokenize`, `mixture`/`writeMixture`) execute one each.
 public struct CorpusRun {
-    public var recipe: Recipe
     public var directory: String
     public var threads: Int
     public var log: (String) -> Void
+    /// How reports name input files (relative to the recipe's directory: `Recipe.portablePath`).
+    public var portablePath: @Sendable (String) -> String
+    /// Where the recipe wrote its keys, for error messages.
+    public var locations: RecipeLocations
+    /// The corpus stages of the recipe's graph, for `run()`.
+    let graph: ExecutionGraph
 
     public init(recipe: Recipe, directory: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 log: @escaping (String) -> Void = { _ in }) {
-        self.recipe = recipe
+        self.init(graph: ExecutionGraph(recipe: recipe), locations: RecipeLocations(recipe.tree), portablePath: { [recipe] in recipe.portablePath($0) },
+                  directory: directory, threads: threads, log: log)
+    }
+
+    public init(graph: ExecutionGraph, locations: RecipeLocations, portablePath: @escaping @Sendable (String) -> String, directory: String,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
+        self.graph = graph
+        self.locations = locations
+        self.portablePath = portablePath
         self.directory = directory
         self.threads = max(1, threads)
         self.log = log
@@ -40,20 +54,6 @@ public struct CorpusRun {
 
     func path(_ parts: String...) -> String { ([directory] + parts).joined(separator: "/") }
 
-    /// Input files of a source, with globs expanded; a pattern matching nothing names its recipe line.
-    public func files(of source: Recipe.Source) throws -> [String] {
-        try DocumentReader.expand(recipe: recipe, at: "corpus.sources.\(source.name).paths")
-    }
-
-    /// The directory of a stage's outputs, relative to the run directory.
-    public static func stageDirectory(_ stage: String) -> String? {
-        if stage == "tokenizer" { return "tokenizer" }
-        if stage == "corpus.mix" { return "corpus/mix" }
-        if stage.hasPrefix("corpus.prepare.") { return "corpus/prepared/" + stage.dropFirst("corpus.prepare.".count) }
-        if stage.hasPrefix("corpus.tokenize.") { return "corpus/tokens/" + stage.dropFirst("corpus.tokenize.".count) }
-        return nil
-    }
-
     /// The prepared documents of a source.
     public func preparedFile(_ source: String) -> String { path("corpus", "prepared", source, "\(source).jsonl") }
     /// The Megatron dataset prefix of a source.
@@ -61,89 +61,110 @@ public struct CorpusRun {
     /// The file a trained tokenizer is written to.
     public var trainedTokenizerFile: String { path("tokenizer", "tokenizer.json") }
 
+    /// Every corpus stage of the graph, in order (`kondate corpus`).
     public func run() throws -> Result {
-        guard let corpus = recipe.corpus else { throw CorpusError("the recipe has no corpus section") }
         var result = Result()
-        for source in corpus.sources { result.filterReports.append(try prepare(source)) }
-        let (file, tokenizer) = try prepareTokenizer()
-        result.tokenizerPath = file
-        result.tokenizer = tokenizer
-        for source in corpus.sources {
-            let started = Date()
-            let (documents, tokens) = try tokenize(source, with: tokenizer)
-            result.tokenReports.append((source.name, documents, tokens, Date().timeIntervalSince(started)))
+        var tokenizer: (file: String, tokenizer: any Tokenizer)?
+        for stage in graph.stages {
+            switch stage.payload {
+            case let .corpusPrepare(c):
+                result.filterReports.append(try prepare(c))
+            case let .tokenizer(c):
+                tokenizer = try prepareTokenizer(c)
+                result.tokenizerPath = tokenizer?.file
+                result.tokenizer = tokenizer?.tokenizer
+            case let .corpusTokenize(c):
+                guard let tokenizer else { throw CorpusError("the recipe has no tokenizer section") }
+                let started = Date()
+                let (documents, tokens) = try tokenize(c, with: tokenizer.tokenizer)
+                result.tokenReports.append((c.source, documents, tokens, Date().timeIntervalSince(started)))
+            case let .corpusMix(c):
+                let mixture = try self.mixture(c)
+                try writeMixture(mixture)
+                result.mixture = mixture
+            case .pretrain, .tune, .eval, .release:
+                break
+            }
         }
-        if recipe.pretrain != nil {
-            let mixture = try self.mixture()
-            try writeMixture(mixture)
-            result.mixture = mixture
-        }
+        if result.filterReports.isEmpty { throw CorpusError("the recipe has no corpus section") }
         return result
     }
 
     /// `corpus.prepare.<source>`: reads, filters and deduplicates a source into its prepared file.
-    public func prepare(_ source: Recipe.Source) throws -> FilterReport {
-        guard let onError = recipe.corpus?.onError else { throw CorpusError("the recipe has no corpus section") }
-        let files = try files(of: source)
+    public func prepare(_ c: CorpusPrepareConfig) throws -> FilterReport {
+        let source = c.source
+        let files = try DocumentReader.expand(c.paths)
         log("corpus.prepare.\(source.name): \(files.count) file\(files.count == 1 ? "" : "s")")
         let output = preparedFile(source.name)
         let reportFile = path("corpus", "prepared", source.name, "\(source.name).report.json")
-        var preparation = SourcePreparation(source: source, files: files, onError: onError, seed: recipe.seed, threads: threads)
-        let recipe = self.recipe
-        preparation.originPath = { recipe.portablePath($0) }
+        var preparation = SourcePreparation(source: source, files: files, onError: c.onError, seed: c.seed, threads: threads)
+        preparation.originPath = portablePath
         let report = try preparation.run(output: output)
         try write(report.json, to: reportFile)
         if report.documentsOut == 0 {
             throw CorpusError("source '\(source.name)' has no documents left after reading and filtering (see \(reportFile))",
-                              at: recipe.tree.keyLocation("corpus.sources.\(source.name)"))
+                              at: locations.at("corpus.sources.\(source.name)"))
         }
         return report
     }
 
     /// `tokenizer`: trains the recipe's tokenizer on the prepared sources, or loads the one it names;
-    /// returns its file and the tokenizer, checked against the model's vocabulary.
-    public func prepareTokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
-        var result = Result()
-        let tokenizer = try prepareTokenizer(&result)
-        try checkVocabulary(tokenizer)
-        return (result.tokenizerPath ?? trainedTokenizerFile, tokenizer)
+    /// returns its file and the tokenizer.
+    public func prepareTokenizer(_ c: TokenizerConfig) throws -> (file: String, tokenizer: any Tokenizer) {
+        if let declared = c.path {
+            let tokenizer: any Tokenizer
+            do { tokenizer = try TokenizerLoader.load(path: declared.resolved) } catch let e as TokenizerError {
+                throw CorpusError("tokenizer: \(e.description)", at: declared.location)
+            }
+            if let vocab = c.vocabSize, vocab != tokenizer.vocabularySize {
+                throw CorpusError("tokenizer.vocab_size is \(vocab) but '\(declared.resolved)' has \(tokenizer.vocabularySize) tokens; correct the recipe",
+                                  at: locations.at("tokenizer.vocab_size"))
+            }
+            log("tokenizer: loaded \(declared.resolved) (\(tokenizer.vocabularySize) tokens)")
+            return (declared.resolved, tokenizer)
+        }
+        guard let train = c.train else { throw CorpusError("tokenizer needs 'path' or 'train'") }
+        // Validation refuses every other algorithm and option (EngineSupport).
+        let texts = try trainingSample(sources: train.sources, bytes: train.sampleSize)
+        let started = Date()
+        let file = trainedTokenizerFile
+        let special = ["bos", "eos", "pad", "unk"].compactMap { c.specialTokens[$0] } + c.additionalSpecialTokens
+        let tokenizer = try TokenizerTraining.trainByteLevelBPE(texts: texts, vocabularySize: train.vocabSize, minFrequency: train.minFrequency,
+                                                               specialTokens: special, threads: threads, output: file)
+        log("tokenizer: trained byte-level BPE, \(tokenizer.vocabularySize) tokens on \(Format.bytes(Double(texts.reduce(0) { $0 + $1.utf8.count }))) in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
+        return (file, tokenizer)
     }
 
     /// The tokenizer a finished `tokenizer` stage left (the trained file, or the recipe's).
-    public func loadTokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
-        if let declared = recipe.tokenizer?.path {
-            let location = recipe.tree.at("tokenizer.path")?.location
-            let file = PathCheck.resolve(declared, relativeTo: location)
-            do { return (file, try TokenizerLoader.load(path: file)) } catch let e as TokenizerError {
-                throw CorpusError("tokenizer: \(e.description)", at: location)
-            }
-        }
-        do { return (trainedTokenizerFile, try TokenizerLoader.load(path: trainedTokenizerFile)) } catch let e as TokenizerError {
-            throw CorpusError("tokenizer: \(e.description)")
+    public func loadTokenizer(_ c: TokenizerConfig) throws -> (file: String, tokenizer: any Tokenizer) {
+        let file = c.path?.resolved ?? trainedTokenizerFile
+        do { return (file, try TokenizerLoader.load(path: file)) } catch let e as TokenizerError {
+            throw CorpusError("tokenizer: \(e.description)", at: c.path?.location)
         }
     }
 
     /// `corpus.tokenize.<source>`: encodes the prepared documents, EOD after each, into the source's
     /// Megatron dataset.
-    public func tokenize(_ source: Recipe.Source, with tokenizer: any Tokenizer) throws -> (documents: Int, tokens: Int) {
-        let eod = try endOfDocumentID(tokenizer)
-        let dtype = MegatronDType.optimal(vocabularySize: max(tokenizer.vocabularySize, recipe.model.vocabSize))
-        try FileManager.default.createDirectory(atPath: path("corpus", "tokens", source.name), withIntermediateDirectories: true)
-        let (documents, tokens) = try tokenize(preparedFile(source.name), with: tokenizer, eod: eod, into: tokensPrefix(source.name), dtype: dtype)
-        log("corpus.tokenize.\(source.name): \(Format.grouped(documents)) documents, \(Format.grouped(tokens)) tokens")
+    public func tokenize(_ c: CorpusTokenizeConfig, with tokenizer: any Tokenizer) throws -> (documents: Int, tokens: Int) {
+        if tokenizer.vocabularySize > c.modelVocabSize {
+            throw CorpusError("the tokenizer has \(tokenizer.vocabularySize) tokens but model.vocab_size is \(c.modelVocabSize): ids would have no embedding; raise model.vocab_size or use vocab_size: auto",
+                              at: locations.at("model.vocab_size"))
+        }
+        let eod = try endOfDocumentID(tokenizer, declared: c.endOfDocument)
+        let dtype = MegatronDType.optimal(vocabularySize: max(tokenizer.vocabularySize, c.modelVocabSize))
+        try FileManager.default.createDirectory(atPath: path("corpus", "tokens", c.source), withIntermediateDirectories: true)
+        let (documents, tokens) = try tokenize(preparedFile(c.source), with: tokenizer, eod: eod, into: tokensPrefix(c.source), dtype: dtype)
+        log("corpus.tokenize.\(c.source): \(Format.grouped(documents)) documents, \(Format.grouped(tokens)) tokens")
         return (documents, tokens)
     }
 
     /// The pretraining mixture over the tokenized sources (computed; `writeMixture` is the
     /// `corpus.mix` stage's output).
-    public func mixture() throws -> Mixture {
-        guard let corpus = recipe.corpus else { throw CorpusError("the recipe has no corpus section") }
-        guard let pretrain = recipe.pretrain else { throw CorpusError("the recipe has no pretrain section to mix for") }
-        let sources = corpus.sources.map { s in
+    public func mixture(_ c: CorpusMixConfig) throws -> Mixture {
+        let sources = c.sources.map { s in
             MixtureSource(name: s.name, prefix: tokensPrefix(s.name), weight: s.weight, budget: s.budget, maxEpochs: s.maxEpochs)
         }
-        return try Mixture(sources: sources, samples: pretrain.steps * pretrain.globalBatch, seqLen: recipe.model.seqLen,
-                           heldOut: corpus.heldOut, seed: UInt64(recipe.seed))
+        return try Mixture(sources: sources, samples: c.samples, seqLen: c.seqLen, heldOut: c.heldOut, seed: UInt64(c.seed))
     }
 
     /// `corpus.mix`: writes the mixture's sample index and report.
@@ -151,49 +172,12 @@ public struct CorpusRun {
         try FileManager.default.createDirectory(atPath: path("corpus", "mix"), withIntermediateDirectories: true)
         try mixture.writeIndex(to: path("corpus", "mix", "train"))
         try write(mixture.reportJSON, to: path("corpus", "mix", "mixture.json"))
-        log("corpus.mix: \(Format.grouped(mixture.count)) samples of \(recipe.model.seqLen + 1) tokens")
+        log("corpus.mix: \(Format.grouped(mixture.count)) samples of \(mixture.seqLen + 1) tokens")
     }
 
     func write(_ json: JSON, to file: String) throws {
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: file).deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data((json.rendered() + "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
-    }
-
-    // MARK: Tokenizer
-
-    func prepareTokenizer(_ result: inout Result) throws -> any Tokenizer {
-        guard let spec = recipe.tokenizer else { throw CorpusError("the recipe has no tokenizer section") }
-        if let declared = spec.path {
-            let location = recipe.tree.at("tokenizer.path")?.location
-            let file = PathCheck.resolve(declared, relativeTo: location)
-            let tokenizer: any Tokenizer
-            do { tokenizer = try TokenizerLoader.load(path: file) } catch let e as TokenizerError {
-                throw CorpusError("tokenizer: \(e.description)", at: location)
-            }
-            if let vocab = spec.vocabSize, vocab != tokenizer.vocabularySize {
-                throw CorpusError("tokenizer.vocab_size is \(vocab) but '\(file)' has \(tokenizer.vocabularySize) tokens; correct the recipe",
-                                  at: recipe.tree.at("tokenizer.vocab_size")?.location ?? location)
-            }
-            log("tokenizer: loaded \(file) (\(tokenizer.vocabularySize) tokens)")
-            result.tokenizerPath = file
-            result.tokenizer = tokenizer
-            return tokenizer
-        }
-        guard let train = spec.train else { throw CorpusError("tokenizer needs 'path' or 'train'") }
-        guard train.algorithm == .bpe else {
-            throw CorpusError("tokenizer.train.algorithm 'unigram' is not available: Kondate trains byte-level BPE; load a SentencePiece unigram .model with tokenizer.path",
-                              at: recipe.tree.at("tokenizer.train.algorithm")?.location)
-        }
-        let texts = try trainingSample(sources: train.sources, bytes: train.sampleSize)
-        let started = Date()
-        let file = path("tokenizer", "tokenizer.json")
-        let special = ["bos", "eos", "pad", "unk"].compactMap { spec.specialTokens[$0] } + spec.additionalSpecialTokens
-        let tokenizer = try TokenizerTraining.trainByteLevelBPE(texts: texts, vocabularySize: train.vocabSize, minFrequency: train.minFrequency,
-                                                               specialTokens: special, threads: threads, output: file)
-        log("tokenizer: trained byte-level BPE, \(tokenizer.vocabularySize) tokens on \(Format.bytes(Double(texts.reduce(0) { $0 + $1.utf8.count }))) in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
-        result.tokenizerPath = file
-        result.tokenizer = tokenizer
-        return tokenizer
     }
 
     /// Documents for tokenizer training: taken in turn from each source's prepared file until `bytes`
@@ -223,24 +207,15 @@ public struct CorpusRun {
         return out
     }
 
-    func checkVocabulary(_ tokenizer: any Tokenizer) throws {
-        if tokenizer.vocabularySize > recipe.model.vocabSize {
-            throw CorpusError("the tokenizer has \(tokenizer.vocabularySize) tokens but model.vocab_size is \(recipe.model.vocabSize): ids would have no embedding; raise model.vocab_size or use vocab_size: auto",
-                              at: recipe.tree.at("model.vocab_size")?.location ?? recipe.tree.keyLocation("model.vocab_size"))
-        }
-    }
-
-    func endOfDocumentID(_ tokenizer: any Tokenizer) throws -> Int32 {
-        if let eos = recipe.tokenizer?.specialTokens["eos"] {
+    func endOfDocumentID(_ tokenizer: any Tokenizer, declared eos: String?) throws -> Int32 {
+        if let eos {
             guard let id = tokenizer.id(of: eos) else {
-                throw CorpusError("tokenizer.special_tokens.eos '\(eos)' is not in the tokenizer's vocabulary",
-                                  at: recipe.tree.at("tokenizer.special_tokens.eos")?.location)
+                throw CorpusError("tokenizer.special_tokens.eos '\(eos)' is not in the tokenizer's vocabulary", at: locations.at("tokenizer.special_tokens.eos"))
             }
             return id
         }
         guard let id = tokenizer.specialIDs["eos"] else {
-            throw CorpusError("the tokenizer defines no end-of-document token; set tokenizer.special_tokens.eos",
-                              at: recipe.tree.keyLocation("tokenizer"))
+            throw CorpusError("the tokenizer defines no end-of-document token; set tokenizer.special_tokens.eos", at: locations.at("tokenizer"))
         }
         return id
     }

@@ -67,6 +67,11 @@ public struct DocumentReader {
         return files.sorted()
     }
 
+    /// Expands a stage's input paths, each resolved against the file that wrote it.
+    public static func expand(_ paths: InputPaths) throws -> [String] {
+        try expand(paths.entries.map { ($0.resolved, $0.location) })
+    }
+
     /// Expands the list of path patterns at `path` in a recipe (e.g. `corpus.sources.ja.paths`), each
     /// resolved relative to the file that wrote it.
     public static func expand(recipe: Recipe, at path: String) throws -> [String] {

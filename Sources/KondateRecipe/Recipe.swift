@@ -135,6 +135,9 @@ public struct Recipe: Sendable {
     public var tree: RNode
     /// The file the recipe was loaded from.
     public var file: String
+    /// The `--set` overrides it was loaded with, in order (part of the tree; kept for commands that
+    /// must say how to reproduce it).
+    public var overrides: [String] = []
 
     /// Builds the typed recipe from a resolved tree that passed every check.
     public init(tree t: RNode, file: String) throws(RecipeTypingError) {

@@ -45,6 +45,7 @@ public enum RecipeFrontend {
         if !diagnostics.hasErrors {
             do {
                 result.recipe = try Recipe(tree: tree, file: Composer.normalize(path))
+                result.recipe?.overrides = overrides.map(\.text)
             } catch {
                 // Every check passed yet the typed recipe cannot be built: a Kondate bug, reported as one.
                 diagnostics.error(.internalError, "internal error: \(error.description); the recipe passed every check, so this is a bug in Kondate: please report it with the recipe",

@@ -2,6 +2,7 @@ import Foundation
 import KondateCorpus
 import KondateData
 import KondateEval
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 import KondateTensor
@@ -32,15 +33,20 @@ import KondateTune
 /// A judge that cannot be reached or that fails does not stop the stage: the answers are kept, the
 /// error is recorded in `results.json` and `Summary.errors`, and the other checkpoints and suites run.
 public struct EvalStage {
-    public var recipe: Recipe
-    public var suite: Recipe.EvalSuite
+    public var config: EvalConfig
+    public var locations: RecipeLocations
+    public var suite: Recipe.EvalSuite { config.suite }
     public var directory: String
+    /// How results name dataset files (relative to the recipe's directory).
+    public var portablePath: (String) -> String
     public var log: (String) -> Void
 
-    public init(recipe: Recipe, suite: Recipe.EvalSuite, directory: String, log: @escaping (String) -> Void = { _ in }) {
-        self.recipe = recipe
-        self.suite = suite
+    public init(config: EvalConfig, locations: RecipeLocations, directory: String, portablePath: @escaping (String) -> String,
+                log: @escaping (String) -> Void = { _ in }) {
+        self.config = config
+        self.locations = locations
         self.directory = directory
+        self.portablePath = portablePath
         self.log = log
     }
 
@@ -111,34 +117,21 @@ public struct EvalStage {
         }
     }
 
-    func at(_ key: String) -> SourceLocation? { recipe.tree.at("eval.\(suite.name).\(key)")?.location }
+    func at(_ key: String) -> SourceLocation? { locations.at("eval.\(suite.name).\(key)") }
     func path(_ parts: String...) -> String { ([directory, "eval", suite.name] + parts).joined(separator: "/") }
-
-    /// Every checkpoint of the suite in turn; writes the suite summary.
-    public func run() throws -> Summary {
-        var outcomes = [Outcome]()
-        var judgeFailure: String?
-        for checkpoint in suite.checkpoints {
-            let outcome = try run(checkpoint: checkpoint, skipJudge: judgeFailure)
-            if judgeFailure == nil { judgeFailure = outcome.error }
-            outcomes.append(outcome)
-        }
-        let summary = Summary(suite: suite.name, kind: suite.kind.rawValue, outcomes: outcomes)
-        try summary.write(runDirectory: directory)
-        return summary
-    }
 
     /// The dataset files of the suite.
     func datasetFiles() throws -> [String] {
-        do { return try DocumentReader.expand(recipe: recipe, at: "eval.\(suite.name).datasets") } catch let e as CorpusError {
+        do { return try DocumentReader.expand(config.datasetPaths) } catch let e as CorpusError {
             throw RuntimeError("eval.\(suite.name): \(e.message)", at: e.location ?? at("datasets"))
         }
     }
 
-    /// The suite on one checkpoint (the stage `eval.<suite>.<checkpoint>`), writing
+    /// The suite on its checkpoint (the stage `eval.<suite>.<checkpoint>`), writing
     /// `eval/<suite>/<checkpoint>/`. `skipJudge` is an earlier judge failure of this suite: judging is
     /// then not tried again.
-    public func run(checkpoint: String, skipJudge: String? = nil) throws -> Outcome {
+    public func run(skipJudge: String? = nil) throws -> Outcome {
+        let checkpoint = config.checkpoint
         let files = try datasetFiles()
         let modelDirectory = RunPaths.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
         let stageName = checkpoint == "pretrain" ? "pretrain" : "tune.\(checkpoint)"
@@ -146,7 +139,7 @@ public struct EvalStage {
             throw RuntimeError("eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",
                                at: at("checkpoints"))
         }
-        let sampler = Sampler(temperature: suite.temperature, seed: UInt64(recipe.seed))
+        let sampler = Sampler(temperature: suite.temperature, seed: UInt64(config.seed))
         let generator: ModelTextGenerator
         do { generator = try ModelTextGenerator.load(directory: modelDirectory, sampler: sampler) } catch {
             throw RuntimeError("eval.\(suite.name): cannot load checkpoint '\(checkpoint)' from \(modelDirectory): \(error)", at: at("checkpoints"))
@@ -175,7 +168,7 @@ public struct EvalStage {
         } catch {
             throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets"))
         }
-        for i in datasets.indices { datasets[i].file = recipe.portablePath(datasets[i].file) }
+        for i in datasets.indices { datasets[i].file = portablePath(datasets[i].file) }
         if !suite.metrics.isEmpty {
             for i in datasets.indices {
                 datasets[i].metricNames = suite.metrics.map(\.rawValue)
@@ -263,7 +256,7 @@ public struct EvalStage {
             totalLoss += lossSum
             totalTokens += scored
             let name = (file as NSString).lastPathComponent
-            perFile.append(.object([("file", .string(recipe.portablePath(file))), ("windows", .int(count)), ("tokens", .int(scored)),
+            perFile.append(.object([("file", .string(portablePath(file))), ("windows", .int(count)), ("tokens", .int(scored)),
                                     ("loss", .double(mean)), ("perplexity", .double(exp(mean)))]))
             scores.append(("\(name)_perplexity", exp(mean)))
             rows.append(("\(name) perplexity", Format.fixed(exp(mean), 3)))
@@ -288,8 +281,8 @@ public struct EvalStage {
         let tok: TuneTokenizer
         do {
             // A generation suite always has a template (the schema derives one).
-            template = try PromptTemplate.named(suite.template ?? RecipeSchema.defaultTemplate, in: recipe)
-            tok = try TuneTokenizer(tokenizer: generator.tokenizer, specialTokens: recipe.tokenizer?.specialTokens ?? [:])
+            template = try PromptTemplate(config.template ?? .builtin(RecipeSchema.defaultTemplate))
+            tok = try TuneTokenizer(tokenizer: generator.tokenizer, specialTokens: config.specialTokens)
         } catch let e as TuneDataError { throw RuntimeError("eval.\(suite.name): \(e.message)", at: at("template")) }
         let judge: OpenAICompatibleJudge? = suite.judge.map { j in
             OpenAICompatibleJudge(endpoint: j.endpoint, model: j.model, apiKey: ProcessInfo.processInfo.environment[j.apiKeyEnv])
@@ -336,7 +329,7 @@ public struct EvalStage {
                 }
             }
             let fileScores = GenerationScores(answers)
-            perFile.append(.object([("file", .string(recipe.portablePath(file))), ("answers", .string("\(stem).answers.jsonl")),
+            perFile.append(.object([("file", .string(portablePath(file))), ("answers", .string("\(stem).answers.jsonl")),
                                     ("scores", fileScores.json)]))
             rows.append(("\(stem) answered", String(answers.count)))
             if judge != nil {

@@ -1,6 +1,7 @@
 import Foundation
 import KondateCorpus
 import KondateData
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 import KondateTensor
@@ -18,8 +19,12 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable {
 extension ModelConfig {
     /// The runtime's model for a recipe's `model` section.
     public init(recipe: Recipe) throws {
-        let m = recipe.model
-        func at(_ path: String) -> SourceLocation? { recipe.tree.at(path)?.location ?? recipe.tree.keyLocation(path) }
+        try self.init(model: recipe.model, locations: RecipeLocations(recipe.tree))
+    }
+
+    /// The runtime's model for a typed `model` section.
+    public init(model m: Recipe.Model, locations: RecipeLocations) throws {
+        let at = locations.at
         let arch: ModelConfig.Architecture = switch m.arch {
         case .llama: .llama
         case .gpt2: .gpt2
@@ -70,7 +75,8 @@ extension LearningRateSchedule {
 ///     model/                       the final model as a Hugging Face directory (with tokenizer)
 ///     summary.json                 steps, tokens, final and held-out loss, throughput
 public struct PretrainStage {
-    public var recipe: Recipe
+    public var config: PretrainConfig
+    public var locations: RecipeLocations
     public var directory: String
     public var mixture: Mixture
     public var tokenizerPath: String?
@@ -84,9 +90,10 @@ public struct PretrainStage {
     /// alone logs, writes metrics, the summary and the exported model.
     public var distributed: DistributedContext?
 
-    public init(recipe: Recipe, directory: String, mixture: Mixture, tokenizerPath: String?, tokenizer: (any Tokenizer)?,
+    public init(config: PretrainConfig, locations: RecipeLocations, directory: String, mixture: Mixture, tokenizerPath: String?, tokenizer: (any Tokenizer)?,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
-        self.recipe = recipe
+        self.config = config
+        self.locations = locations
         self.directory = directory
         self.mixture = mixture
         self.tokenizerPath = tokenizerPath
@@ -116,12 +123,12 @@ public struct PretrainStage {
     func path(_ parts: String...) -> String { ([directory, "pretrain"] + parts).joined(separator: "/") }
 
     public func run() throws -> Summary {
-        guard let p = recipe.pretrain else { throw RuntimeError("the recipe has no pretrain section") }
-        let config = try ModelConfig(recipe: recipe)
-        let microBatch = recipe.parallel.microBatch
+        let p = self.config.pretrain
+        let config = try ModelConfig(model: self.config.model, locations: locations)
+        let microBatch = self.config.parallel.microBatch
         guard p.globalBatch % microBatch == 0 else {
             throw RuntimeError("pretrain.global_batch \(p.globalBatch) is not a multiple of parallel.micro_batch \(microBatch)",
-                               at: recipe.tree.at("pretrain.global_batch")?.location)
+                               at: locations.at("pretrain.global_batch"))
         }
         let loader = try BatchLoader(mixture: mixture, globalBatch: p.globalBatch, microBatch: microBatch)
         let groups = distributed?.groups
@@ -129,12 +136,12 @@ public struct PretrainStage {
         if let groups, loader.microBatchesPerStep % groups.data.size != 0 {
             throw RuntimeError("pretrain.global_batch \(p.globalBatch) = \(loader.microBatchesPerStep) micro-batches of \(microBatch), which " +
                                "\(groups.data.size) data-parallel ranks cannot share; make it a multiple of micro_batch × \(groups.data.size)",
-                               at: recipe.tree.at("pretrain.global_batch")?.location)
+                               at: locations.at("pretrain.global_batch"))
         }
         BLAS.setThreads(threads)
         let options = TrainingOptions(
             schedule: LearningRateSchedule(p.schedule, lr: p.lr, steps: p.steps),
-            adamw: AdamW.Hyperparameters(beta1: Float(p.betas.first ?? 0.9), beta2: Float(p.betas.dropFirst().first ?? 0.95), eps: Float(p.eps),
+            adamw: AdamW.Hyperparameters(beta1: Float(p.beta1), beta2: Float(p.beta2), eps: Float(p.eps),
                                          weightDecay: Float(p.weightDecay), decayNormsAndBiases: p.decayNormsAndBiases),
             gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(p.nanPolicy))
         let model: Transformer
@@ -142,9 +149,9 @@ public struct PretrainStage {
             model = try Transformer(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
         } catch {
             throw RuntimeError("\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
-                               at: recipe.tree.at("parallel")?.location ?? recipe.tree.keyLocation("parallel"))
+                               at: locations.at("parallel"))
         }
-        model.initialize(seed: UInt64(recipe.seed))
+        model.initialize(seed: UInt64(self.config.seed))
         let trainer = Trainer(model: model, options: options, groups: groups)
         let fm = FileManager.default
         try fm.createDirectory(atPath: path("checkpoints"), withIntermediateDirectories: true)
@@ -281,9 +288,9 @@ public struct PretrainStage {
     }
 
     func export(_ model: Transformer, to dir: String) throws {
-        var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: tokenizerPath)
+        var extras = HFModel.Extras(specialTokens: config.specialTokens, tokenizerFile: tokenizerPath)
         if let tokenizer {
-            func id(_ role: String) -> Int? { tokenizer.id(forRole: role, declared: recipe.tokenizer?.specialTokens ?? [:]).map(Int.init) }
+            func id(_ role: String) -> Int? { tokenizer.id(forRole: role, declared: config.specialTokens).map(Int.init) }
             extras.bosTokenID = id("bos")
             extras.eosTokenID = id("eos")
             extras.padTokenID = id("pad")

@@ -1,4 +1,5 @@
 import Foundation
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 import KondateTensor
@@ -16,11 +17,14 @@ import KondateTensor
 ///
 /// The model card holds no times or paths of the machine, so two runs of a recipe give the same card.
 public struct ReleaseStage {
+    public var config: ReleaseConfig
+    /// The recipe the model card describes (its key holds the recipe's SHA-256, so the card is never stale).
     public var recipe: Recipe
     public var directory: String
     public var log: (String) -> Void
 
-    public init(recipe: Recipe, directory: String, log: @escaping (String) -> Void = { _ in }) {
+    public init(config: ReleaseConfig, recipe: Recipe, directory: String, log: @escaping (String) -> Void = { _ in }) {
+        self.config = config
         self.recipe = recipe
         self.directory = directory
         self.log = log
@@ -36,8 +40,9 @@ public struct ReleaseStage {
     }
 
     public func run() throws -> JSON {
-        guard let release = recipe.release else { throw RuntimeError("the recipe has no release section") }
-        let at = { (key: String) in recipe.tree.at("release.\(key)")?.location }
+        let release = config.release
+        let locations = RecipeLocations(recipe.tree)
+        let at = { (key: String) in locations.at("release.\(key)") }
         let source = RunPaths.modelDirectory(checkpoint: release.checkpoint, runDirectory: directory)
         let out = directory + "/release"
         let fm = FileManager.default
@@ -106,13 +111,13 @@ public struct ReleaseStage {
             return try? JSONParser.parse(String(decoding: data, as: UTF8.self))
         }
         var card = "---\n"
-        if let license = recipe.tree.at("release.license")?.string { card += "license: \(license)\n" }
+        if let license = release.license { card += "license: \(license)\n" }
         let languages = Set((recipe.corpus?.sources ?? []).compactMap(\.language).filter { $0.count == 2 }).sorted()
         if !languages.isEmpty { card += "language:\n" + languages.map { "- \($0)\n" }.joined() }
         card += "library_name: transformers\npipeline_tag: text-generation\ntags:\n- kondate\n---\n\n"
         card += "# \(release.name)\n\n"
         if let description = recipe.description { card += description + "\n\n" }
-        card += "Trained with Kondate from the recipe `\(recipe.name)` (recipe SHA-256 `\(recipe.tree.json.canonicalHash.prefix(16))…`); "
+        card += "Trained with Kondate from the recipe `\(config.recipeName)` (recipe SHA-256 `\(config.recipeSHA256.prefix(16))…`); "
         card += "released from the `\(release.checkpoint)` checkpoint in \(release.dtype).\n\n"
 
         card += "## Model\n\n| | |\n|---|---|\n"
@@ -165,7 +170,8 @@ public struct ReleaseStage {
         }
 
         card += "## How to reproduce\n\n```sh\n"
-        card += "kondate run \((recipe.file as NSString).lastPathComponent) --out runs/\(recipe.name)\n"
+        card += ShellQuote.join(["kondate", "run", (config.recipeFile as NSString).lastPathComponent] + config.overrides.flatMap { ["--set", $0] } +
+                                ["--out", "runs/\(config.recipeName)"]) + "\n"
         card += "kondate verify release/   # re-executes the run in manifest.json and compares every output\n```\n\n"
         card += "`manifest.json` lists the resolved recipe, every input file with its SHA-256, each stage's key and outputs, and the environment.\n"
         return card

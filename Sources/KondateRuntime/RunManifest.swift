@@ -1,4 +1,5 @@
 import Foundation
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 import KondateTensor
@@ -38,7 +39,7 @@ public struct RunManifest {
             }
         }
         let stageJSON: [JSON] = stages.map { s in
-            .object([("id", .string(s.plan.id)), ("kind", .string(s.plan.kind)), ("key", .string(s.plan.key)),
+            .object([("id", .string(s.plan.id)), ("kind", .string(s.plan.kind.rawValue)), ("key", .string(s.plan.key)),
                      ("version", .int(s.plan.version)), ("config", s.plan.config),
                      ("status", .string(s.status.rawValue)), ("directory", .string(s.plan.directory)),
                      ("inputs", .array(s.plan.inputs.map(JSON.string))),
@@ -50,12 +51,13 @@ public struct RunManifest {
         for s in stages {
             guard let summary = s.record?.summary else { continue }
             switch s.plan.kind {
-            case "pretrain", "tune":
+            case .pretrain, .tune:
                 let keys = ["steps", "tokens", "trained_tokens", "first_loss", "final_loss", "held_out_loss", "examples"]
                 metrics.append((s.plan.id, .object(keys.compactMap { k in summary[k].map { (k, $0) } })))
-            case "eval":
+            case .eval:
                 evalScores.append((s.plan.id, summary["scores"] ?? .null))
-            default: break
+            case .corpusPrepare, .tokenizerTrain, .tokenizerLoad, .corpusTokenize, .corpusMix, .release:
+                break
             }
         }
         let tokenizer = stages.first { $0.plan.id == "tokenizer" }

@@ -1,6 +1,7 @@
 import Foundation
 import KondateCorpus
 import KondateData
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 
@@ -76,16 +77,9 @@ public struct RunPipeline {
     /// Stage groups in execution order, for `--until`.
     static let groups = ["corpus", "pretrain", "tune", "eval", "release"]
 
-    static func group(of id: String) -> String {
-        if id.hasPrefix("corpus.") || id == "tokenizer" { return "corpus" }
-        if id.hasPrefix("tune.") { return "tune" }
-        if id.hasPrefix("eval.") { return "eval" }
-        return id
-    }
-
-    /// Whether `pattern` (an id, a dotted prefix of ids, a group, or `all`) names stage `id`.
-    static func matches(_ pattern: String, _ id: String) -> Bool {
-        pattern == "all" || pattern == id || id.hasPrefix(pattern + ".") || group(of: id) == pattern
+    /// Whether `pattern` (an id, a dotted prefix of ids, a group, or `all`) names the stage.
+    static func matches(_ pattern: String, _ plan: StagePlan) -> Bool {
+        pattern == "all" || pattern == plan.id || plan.id.hasPrefix(pattern + ".") || plan.kind.group == pattern
     }
 
     public func run() throws -> Outcome {
@@ -93,13 +87,13 @@ public struct RunPipeline {
         defer { withExtendedLifetime(lock) {} }
         try checkRunDirectory()
         let plans = try StageKeys.plan(recipe: recipe, fullHash: options.fullHash)
-        for pattern in options.only + options.force where !plans.contains(where: { Self.matches(pattern, $0.id) }) {
+        for pattern in options.only + options.force where !plans.contains(where: { Self.matches(pattern, $0) }) {
             throw RuntimeError("no stage matches '\(pattern)'; the stages are " + plans.map(\.id).joined(separator: ", "))
         }
         var lastIndex = plans.count - 1
         if let until = options.until {
             if let group = Self.groups.firstIndex(of: until) {
-                lastIndex = plans.lastIndex { (Self.groups.firstIndex(of: Self.group(of: $0.id)) ?? 0) <= group } ?? -1
+                lastIndex = plans.lastIndex { (Self.groups.firstIndex(of: $0.kind.group) ?? 0) <= group } ?? -1
             } else if let index = plans.firstIndex(where: { $0.id == until }) {
                 lastIndex = index
             } else {
@@ -116,7 +110,7 @@ public struct RunPipeline {
         var judgeFailures = [String: String]()
         var problems = [String]()
         for (index, plan) in plans.enumerated() {
-            if index > lastIndex || (!options.only.isEmpty && !options.only.contains(where: { Self.matches($0, plan.id) })) {
+            if index > lastIndex || (!options.only.isEmpty && !options.only.contains(where: { Self.matches($0, plan) })) {
                 var result = StageResult(plan: plan, status: .notRun, record: store.record(plan))
                 result.note = index > lastIndex ? "--until \(options.until ?? "")" : "--only"
                 // The stage's path shows this key's outputs when they are complete, and nothing otherwise
@@ -132,14 +126,14 @@ public struct RunPipeline {
             }
             try store.link(plan)
             var note: String?
-            let forced = options.force.contains { Self.matches($0, plan.id) }
+            let forced = options.force.contains { Self.matches($0, plan) }
             if let record = store.record(plan), !forced {
                 let problems = store.verify(plan, record)
                 if problems.isEmpty {
                     let result = StageResult(plan: plan, status: .cached, record: record, note: nil)
                     report(result)
                     results.append(result)
-                    if plan.kind == "eval" { collect(plan: plan, record: record, into: &summaries) }
+                    if plan.kind == .eval { collect(plan: plan, record: record, into: &summaries) }
                     continue
                 }
                 note = "recomputed: " + problems.joined(separator: "; ")
@@ -150,22 +144,22 @@ public struct RunPipeline {
             try store.clear(plan, keepCheckpoints: !forced)
             let summary: JSON
             var failure: String?
-            switch plan.kind {
-            case "release":
+            switch plan.stage.payload {
+            case .release:
                 // The release reads the suites' summaries.
                 for summary in summaries { try summary.write(runDirectory: directory) }
-                summary = try context.execute(plan)
-            case "eval":
-                let outcome = try context.evaluate(plan, skipJudge: judgeFailures[suiteName(plan.id)])
+                summary = try context.execute(plan.stage)
+            case let .eval(config):
+                let outcome = try context.evaluate(config, skipJudge: judgeFailures[config.suite.name])
                 if let error = outcome.error {
-                    judgeFailures[suiteName(plan.id)] = error
+                    judgeFailures[config.suite.name] = error
                     failure = "\(plan.id): \(error)"
                 }
                 summary = outcome.json
-            case "pretrain" where distributed != nil, "tune" where distributed != nil:
-                summary = try context.leadTraining(plan)
-            default:
-                summary = try context.execute(plan)
+            case .pretrain where distributed != nil, .tune where distributed != nil:
+                summary = try context.leadTraining(plan.stage)
+            case .corpusPrepare, .tokenizer, .corpusTokenize, .corpusMix, .pretrain, .tune:
+                summary = try context.execute(plan.stage)
             }
             var result = StageResult(plan: plan, status: .ran, record: nil, note: note)
             if let failure {
@@ -178,7 +172,7 @@ public struct RunPipeline {
             }
             report(result)
             results.append(result)
-            if plan.kind == "eval", let record = result.record { collect(plan: plan, record: record, into: &summaries) }
+            if plan.kind == .eval, let record = result.record { collect(plan: plan, record: record, into: &summaries) }
             try RunManifest(recipe: recipe, directory: directory, options: options, stages: results + plans[(index + 1)...].map {
                 StageResult(plan: $0, status: .notRun, record: nil, note: nil)
             }).write()
@@ -189,16 +183,13 @@ public struct RunPipeline {
         return Outcome(stages: results, evalSummaries: summaries, problems: problems, manifest: manifest.path)
     }
 
-    func suiteName(_ id: String) -> String { id.split(separator: ".").dropFirst().first.map(String.init) ?? id }
-
     func collect(plan: StagePlan, record: StageRecord, into summaries: inout [EvalStage.Summary]) {
-        guard let outcome = EvalStage.Outcome(json: record.summary) else { return }
-        let suite = suiteName(plan.id)
-        let kind = recipe.eval.first { $0.name == suite }?.kind.rawValue ?? ""
+        guard case let .eval(config) = plan.stage.payload, let outcome = EvalStage.Outcome(json: record.summary) else { return }
+        let suite = config.suite.name
         if let i = summaries.firstIndex(where: { $0.suite == suite }) {
             summaries[i].outcomes.append(outcome)
         } else {
-            summaries.append(EvalStage.Summary(suite: suite, kind: kind, outcomes: [outcome]))
+            summaries.append(EvalStage.Summary(suite: suite, kind: config.suite.kind.rawValue, outcomes: [outcome]))
         }
     }
 
@@ -216,9 +207,12 @@ public struct RunPipeline {
 }
 
 /// What the stages share while a run executes: the corpus stages' runner, and the tokenizer and
-/// mixture, loaded when a later stage first needs them (an earlier stage may have been cached).
+/// mixture, loaded when a later stage first needs them (an earlier stage may have been cached). Each
+/// runner takes its typed stage; none reads the recipe's tree by path.
 final class StageContext {
     let recipe: Recipe
+    let graph: ExecutionGraph
+    let locations: RecipeLocations
     let directory: String
     let threads: Int
     let log: (String) -> Void
@@ -230,22 +224,27 @@ final class StageContext {
 
     init(recipe: Recipe, directory: String, threads: Int, log: @escaping (String) -> Void) {
         self.recipe = recipe
+        graph = ExecutionGraph(recipe: recipe)
+        locations = RecipeLocations(recipe.tree)
         self.directory = directory
         self.threads = threads
         self.log = log
-        corpus = CorpusRun(recipe: recipe, directory: directory, threads: threads, log: log)
+        corpus = CorpusRun(graph: graph, locations: locations, portablePath: { [recipe] in recipe.portablePath($0) }, directory: directory,
+                           threads: threads, log: log)
     }
 
     func tokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
         if let tokenizerCache { return tokenizerCache }
-        let loaded = try corpusErrors { try corpus.loadTokenizer() }
+        guard case let .tokenizer(config)? = graph.stage("tokenizer")?.payload else { throw RuntimeError("the recipe has no tokenizer section") }
+        let loaded = try corpusErrors { try corpus.loadTokenizer(config) }
         tokenizerCache = loaded
         return loaded
     }
 
     func mixture() throws -> Mixture {
         if let mixtureCache { return mixtureCache }
-        let mixture = try corpusErrors { try corpus.mixture() }
+        guard case let .corpusMix(config)? = graph.stage("corpus.mix")?.payload else { throw RuntimeError("the recipe has no corpus to mix") }
+        let mixture = try corpusErrors { try corpus.mixture(config) }
         mixtureCache = mixture
         return mixture
     }
@@ -255,55 +254,46 @@ final class StageContext {
     }
 
     /// Runs one stage (other than eval) and returns its summary.
-    func execute(_ plan: StagePlan) throws -> JSON {
-        let sourceName = { (prefix: String) in String(plan.id.dropFirst(prefix.count)) }
-        switch plan.kind {
-        case "corpus.prepare":
-            let name = sourceName("corpus.prepare.")
-            guard let source = recipe.corpus?.sources.first(where: { $0.name == name }) else { throw RuntimeError("no corpus source '\(name)'") }
-            return try corpusErrors { try corpus.prepare(source) }.json
-        case "tokenizer.train", "tokenizer.load":
-            let prepared = try corpusErrors { try corpus.prepareTokenizer() }
+    func execute(_ stage: Stage) throws -> JSON {
+        switch stage.payload {
+        case let .corpusPrepare(config):
+            return try corpusErrors { try corpus.prepare(config) }.json
+        case let .tokenizer(config):
+            let prepared = try corpusErrors { try corpus.prepareTokenizer(config) }
             tokenizerCache = prepared
             return .object([("vocabulary_size", .int(prepared.tokenizer.vocabularySize)),
-                            ("file", .string(recipe.tokenizer?.path == nil ? "tokenizer.json" : prepared.file))])
-        case "corpus.tokenize":
-            let name = sourceName("corpus.tokenize.")
-            guard let source = recipe.corpus?.sources.first(where: { $0.name == name }) else { throw RuntimeError("no corpus source '\(name)'") }
+                            ("file", .string(config.path == nil ? "tokenizer.json" : prepared.file))])
+        case let .corpusTokenize(config):
             let tokenizer = try tokenizer().tokenizer
             let started = Date()
-            let (documents, tokens) = try corpusErrors { try corpus.tokenize(source, with: tokenizer) }
+            let (documents, tokens) = try corpusErrors { try corpus.tokenize(config, with: tokenizer) }
             return .object([("documents", .int(documents)), ("tokens", .int(tokens)), ("seconds", .double(Date().timeIntervalSince(started)))])
-        case "corpus.mix":
+        case .corpusMix:
             let mixture = try mixture()
             try corpusErrors { try corpus.writeMixture(mixture) }
             return mixture.reportJSON
-        case "pretrain":
-            return try executeTraining(plan.id)
-        case "tune":
-            return try executeTraining(plan.id)
-        case "release":
-            return try ReleaseStage(recipe: recipe, directory: directory, log: log).run()
-        default:
-            throw RuntimeError("\(plan.id): no runner for stages of kind '\(plan.kind)'")
+        case .pretrain, .tune:
+            return try executeTraining(stage.id)
+        case let .release(config):
+            return try ReleaseStage(config: config, recipe: recipe, directory: directory, log: log).run()
+        case .eval:
+            throw RuntimeError("internal: eval stages run through evaluate(_:skipJudge:)")
         }
     }
 
     /// Runs a training stage; under mpirun every rank calls this together.
     func executeTraining(_ id: String) throws -> JSON {
-        switch id {
-        case "pretrain":
+        switch graph.stage(id)?.payload {
+        case let .pretrain(config)?:
             let (file, tokenizer) = try self.tokenizer()
-            var stage = PretrainStage(recipe: recipe, directory: directory, mixture: try mixture(), tokenizerPath: file,
+            var stage = PretrainStage(config: config, locations: locations, directory: directory, mixture: try mixture(), tokenizerPath: file,
                                       tokenizer: tokenizer, threads: threads, log: log)
             stage.progress = progress
             stage.distributed = distributed
             return try stage.run().json
-        case _ where id.hasPrefix("tune."):
-            let name = String(id.dropFirst("tune.".count))
-            guard let stage = recipe.tune.first(where: { $0.name == name }) else { throw RuntimeError("no tune stage '\(name)'") }
-            let file = recipe.tokenizer == nil ? nil : try tokenizer().file
-            var tune = TuneStage(recipe: recipe, stage: stage, directory: directory, tokenizerPath: file, threads: threads, log: log)
+        case let .tune(config)?:
+            let file = graph.stage("tokenizer") == nil ? nil : try tokenizer().file
+            var tune = TuneStage(config: config, locations: locations, directory: directory, tokenizerPath: file, threads: threads, log: log)
             tune.progress = progress
             tune.distributed = distributed
             return try tune.run().json
@@ -314,21 +304,20 @@ final class StageContext {
 
     /// The leader's side of a training stage under mpirun: announce it, run it with every rank, and
     /// end the job if it fails in a way the other ranks cannot see.
-    func leadTraining(_ plan: StagePlan) throws -> JSON {
-        guard let distributed else { return try execute(plan) }
-        try distributed.announce(.object([("stage", .string(plan.id))]))
+    func leadTraining(_ stage: Stage) throws -> JSON {
+        guard let distributed else { return try execute(stage) }
+        try distributed.announce(.object([("stage", .string(stage.id))]))
         do {
-            return try executeTraining(plan.id)
+            return try executeTraining(stage.id)
         } catch {
             if DistributedContext.isCollective(error) { throw error }
-            distributed.abortJob("\(plan.id): \(error)")
+            distributed.abortJob("\(stage.id): \(error)")
         }
     }
 
-    func evaluate(_ plan: StagePlan, skipJudge: String?) throws -> EvalStage.Outcome {
-        let parts = plan.id.split(separator: ".", maxSplits: 2).map(String.init)
-        guard parts.count == 3, let suite = recipe.eval.first(where: { $0.name == parts[1] }) else { throw RuntimeError("no eval suite for \(plan.id)") }
-        return try EvalStage(recipe: recipe, suite: suite, directory: directory, log: log).run(checkpoint: parts[2], skipJudge: skipJudge)
+    func evaluate(_ config: EvalConfig, skipJudge: String?) throws -> EvalStage.Outcome {
+        try EvalStage(config: config, locations: locations, directory: directory, portablePath: { [recipe] in recipe.portablePath($0) }, log: log)
+            .run(skipJudge: skipJudge)
     }
 }
 

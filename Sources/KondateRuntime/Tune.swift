@@ -1,6 +1,7 @@
 import Foundation
 import KondateCorpus
 import KondateData
+import KondatePlan
 import KondateRecipe
 import KondateSupport
 import KondateTensor
@@ -28,8 +29,9 @@ import KondateTune
 /// `StopRequest` (SIGINT, SIGTERM) stops the stage after the current step with a checkpoint there
 /// (`StageInterrupted`).
 public struct TuneStage {
-    public var recipe: Recipe
-    public var stage: Recipe.TuneStage
+    public var config: TuneConfig
+    public var locations: RecipeLocations
+    public var stage: Recipe.TuneStage { config.stage }
     public var directory: String
     public var tokenizerPath: String?
     public var threads: Int
@@ -40,10 +42,10 @@ public struct TuneStage {
     /// writes metrics, the summary and the exported model.
     public var distributed: DistributedContext?
 
-    public init(recipe: Recipe, stage: Recipe.TuneStage, directory: String, tokenizerPath: String?,
+    public init(config: TuneConfig, locations: RecipeLocations, directory: String, tokenizerPath: String?,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, log: @escaping (String) -> Void = { _ in }) {
-        self.recipe = recipe
-        self.stage = stage
+        self.config = config
+        self.locations = locations
         self.directory = directory
         self.tokenizerPath = tokenizerPath
         self.threads = threads
@@ -64,13 +66,14 @@ public struct TuneStage {
     }
 
     func path(_ parts: String...) -> String { ([directory, "tune", stage.name] + parts).joined(separator: "/") }
-    func at(_ key: String) -> SourceLocation? { recipe.tree.at("tune.\(stage.name).\(key)")?.location }
+    func at(_ key: String) -> SourceLocation? { locations.at("tune.\(stage.name).\(key)") }
 
     /// The model directory a `from:` names.
     func sourceModel() throws -> String {
-        let from = stage.from
-        if from.hasPrefix("hf:") { return PathCheck.resolve(String(from.dropFirst(3)), relativeTo: at("from")) }
-        return RunPaths.modelDirectory(checkpoint: from, runDirectory: directory)
+        switch config.start {
+        case let .huggingFace(path): path.resolved
+        case let .stage(name): RunPaths.modelDirectory(checkpoint: name, runDirectory: directory)
+        }
     }
 
     public func run() throws -> Summary {
@@ -88,7 +91,7 @@ public struct TuneStage {
         if let groups {
             do { model = try Transformer(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor) } catch {
                 throw RuntimeError("tune.\(stage.name): \(error.description) (the layout is tensor \(groups.tensor.size) × pipeline \(groups.pipeline.size))",
-                                   at: recipe.tree.at("parallel")?.location ?? recipe.tree.keyLocation("parallel"))
+                                   at: locations.at("parallel"))
             }
             model.copySlices(of: whole)
         } else {
@@ -102,18 +105,19 @@ public struct TuneStage {
         let tok: TuneTokenizer
         let template: PromptTemplate
         do {
-            tok = try TuneTokenizer(tokenizer: tokenizer, specialTokens: recipe.tokenizer?.specialTokens ?? [:])
-            template = try PromptTemplate.named(stage.template, in: recipe)
+            tok = try TuneTokenizer(tokenizer: tokenizer, specialTokens: config.specialTokens)
+            template = try PromptTemplate(config.template)
         } catch let e as TuneDataError { throw RuntimeError(e.message, at: at("template")) }
         let maxLength = min(stage.maxLength, model.config.maxPositions)
 
         // Examples, repeated by epochs × weight.
         var examples: [TokenizedExample] = []
-        for dataset in stage.datasets {
+        for input in config.datasets {
+            let dataset = input.dataset
             var tokenized: [TokenizedExample] = []
             let format = dataset.format
             do {
-                for file in try DocumentReader.expand(recipe: recipe, at: "tune.\(stage.name).datasets.\(dataset.name).paths") {
+                for file in try DocumentReader.expand(input.paths) {
                     for example in try InstructionData.read(path: file, format: format) {
                         tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == .all), maxLength: maxLength))
                     }
@@ -130,7 +134,7 @@ public struct TuneStage {
         if truncated > 0 { log("tune.\(stage.name): \(truncated) example(s) truncated to \(maxLength + 1) tokens") }
 
         // Rows per stage epoch, shuffled per epoch from the seed.
-        var rng = SplitMix64(seed: SplitMix64.finalize(UInt64(recipe.seed)) ^ UInt64(stage.name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        var rng = SplitMix64(seed: SplitMix64.finalize(UInt64(config.seed)) ^ UInt64(stage.name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
         let epochs = max(1, Int(stage.epochs.rounded(.up)))
         var rows: [(tokens: [Int32], targets: [Int32])] = []
         for epoch in 0..<epochs {
@@ -149,8 +153,7 @@ public struct TuneStage {
         }
         let steps = max(1, (rows.count + stage.globalBatch - 1) / stage.globalBatch)
         BLAS.setThreads(threads)
-        // Tune stages follow pretraining's NaN policy; without pretraining, the schema's default for it.
-        let nanPolicy = recipe.pretrain?.nanPolicy ?? .stop
+        let nanPolicy = config.nanPolicy
         let trainer = Trainer(model: model, options: TrainingOptions(
             schedule: LearningRateSchedule(stage.schedule, lr: stage.lr, steps: steps),
             adamw: AdamW.Hyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: Float(stage.weightDecay)), gradClip: 1.0,
@@ -272,7 +275,7 @@ public struct TuneStage {
             }
         }
         let out = path("model")
-        var extras = HFModel.Extras(specialTokens: recipe.tokenizer?.specialTokens ?? [:], tokenizerFile: TokenizerLoader.file(at: tokenizerFile))
+        var extras = HFModel.Extras(specialTokens: config.specialTokens, tokenizerFile: TokenizerLoader.file(at: tokenizerFile))
         extras.bosTokenID = tok.bos.map(Int.init)
         extras.eosTokenID = Int(tok.eos)
         if groups == nil {
@@ -289,5 +292,15 @@ public struct TuneStage {
                               firstLoss: firstLoss, finalLoss: lastLoss, seconds: Date().timeIntervalSince(started), modelDirectory: out)
         if leader { try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json")) }
         return summary
+    }
+}
+
+extension PromptTemplate {
+    /// The template a stage names: a built-in one, or one the recipe writes.
+    init(_ ref: TemplateRef) throws {
+        switch ref {
+        case let .builtin(name): self = try PromptTemplate.builtin(name)
+        case let .recipe(t): self.init(recipeTemplate: t)
+        }
     }
 }

@@ -60,13 +60,18 @@ public struct PromptTemplate: Sendable, Equatable {
 
     /// The template a recipe names: a built-in, or one under `templates:`.
     public static func named(_ name: String, in recipe: Recipe) throws -> PromptTemplate {
-        if let t = builtins.first(where: { $0.name == name }) { return t }
-        guard let t = recipe.template(named: name) else {
+        if let t = recipe.template(named: name) { return PromptTemplate(recipeTemplate: t) }
+        return try builtin(name)
+    }
+
+    /// A built-in template by name.
+    public static func builtin(_ name: String) throws -> PromptTemplate {
+        guard let t = builtins.first(where: { $0.name == name }) else {
             throw TuneDataError("unknown template '\(name)'; built in: \(builtins.map(\.name).joined(separator: ", ")), or define it under templates:")
         }
-        return PromptTemplate(name: name, system: t.system, prompt: t.prompt,
-                              promptWithInput: t.promptWithInput, userPrefix: nil, assistantPrefix: nil, systemAlways: true)
+        return t
     }
+
 
     /// The example as segments: prompt text untrained, responses trained (everything trained with
     /// `trainOnInput`). An EOS follows every assistant response.
@@ -100,5 +105,13 @@ public struct PromptTemplate: Sendable, Equatable {
             }
         }
         return segments
+    }
+}
+
+extension PromptTemplate {
+    /// A template written under `templates:` (single-turn: one prompt, one response).
+    public init(recipeTemplate t: Recipe.Template) {
+        self.init(name: t.name, system: t.system, prompt: t.prompt, promptWithInput: t.promptWithInput, userPrefix: nil, assistantPrefix: nil,
+                  systemAlways: true)
     }
 }

@@ -107,6 +107,34 @@ struct RunStoreCLITests {
         #expect(seedDiff.stdout.contains("corpus.prepare.ja: ") && seedDiff.stdout.contains("(recipe value seed)"))
     }
 
+    /// A stage is reused exactly when nothing it reads changed: an edit no runner reads re-runs only the
+    /// release (whose model card then shows it), an edit one suite reads re-runs that suite's stage and
+    /// the release.
+    @Test func unrelatedEditsKeepStagesCachedAndRelevantOnesRerunThem() throws {
+        let out = RuntimeCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let small = ["--set", "pretrain.steps=4", "--set", "tune.qa.epochs=0.5", "--set", "eval.tasks.max_samples=2",
+                     "--set", "eval.held_out.max_samples=2", "--set", "eval.questions.max_samples=1"]
+        func run(_ extra: [String]) throws -> (stdout: String, stderr: String) {
+            let r = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out] + small + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return (r.stdout, r.stderr)
+        }
+        let first = try run([])
+        #expect(first.stdout.contains("run: 16 stages ran, 0 cached"), "\(first.stdout)")
+        let described = try run(["--set", "description=A described recipe"])
+        #expect(described.stdout.contains("run: 1 stage ran, 15 cached"), "\(described.stdout)")
+        #expect(described.stdout.contains("release: tiny-llama-qa"))
+        let card = try String(contentsOfFile: out + "/release/README.md", encoding: .utf8)
+        #expect(card.contains("A described recipe"))
+        #expect(card.contains("--set 'description=A described recipe'"), "\(card)")
+        let manifest = try Self.manifest(out)
+        #expect(card.contains(String(manifest["recipe"]?["sha256"]?.stringValue?.prefix(16) ?? "?")))
+        let shorter = try run(["--set", "description=A described recipe", "--set", "eval.questions.max_new_tokens=8"])
+        #expect(shorter.stdout.contains("run: 2 stages ran, 14 cached"), "\(shorter.stdout)")
+        #expect(!shorter.stdout.contains("eval.questions.qa: cached") && shorter.stdout.contains("eval.tasks.qa: cached"))
+    }
+
     @Test func aRunDirectoryHasOneRecipeAndOneRunAtATime() throws {
         let out = RuntimeCLITests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }

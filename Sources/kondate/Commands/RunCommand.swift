@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KondateCorpus
+import KondatePlan
 import KondateRecipe
 import KondateRuntime
 import KondateSupport
@@ -155,7 +156,7 @@ struct RunCommand: ParsableCommand {
         }
         let recomputed = result.note.map { $0.hasPrefix("recomputed") || $0 == "forced" ? " (\($0))" : "" } ?? ""
         switch result.plan.kind {
-        case "pretrain":
+        case .pretrain:
             let steps = s["steps"]?.intValue ?? 0, tokens = s["tokens"]?.intValue ?? 0
             var line = "pretrain: \(steps) steps, \(Format.grouped(tokens)) tokens, loss " + (loss("first_loss").map { "\($0) → " } ?? "") + (loss("final_loss") ?? "?")
             if let held = loss("held_out_loss") { line += ", held-out \(held)" }
@@ -164,27 +165,25 @@ struct RunCommand: ParsableCommand {
             }
             if let resumed = s["resumed_from"]?.intValue { line += ", resumed from step \(resumed)" }
             return line + recomputed + "; model: \(directory)/pretrain/model"
-        case "tune":
+        case .tune:
             return "\(id): \(s["examples"]?.intValue ?? 0) examples, \(s["steps"]?.intValue ?? 0) steps, loss " +
                 (loss("first_loss").map { "\($0) → " } ?? "") + (loss("final_loss") ?? "?") +
                 (s["seconds"]?.doubleValue.map { ", \(Format.fixed($0, 1)) s" } ?? "") + recomputed + "; model: \(directory)/\(result.plan.directory)/model"
-        case "corpus.prepare":
+        case .corpusPrepare:
             return "\(id): \(Format.grouped(s["documents_out"]?.intValue ?? 0)) documents kept, \(Format.bytes(Double(s["bytes_out"]?.intValue ?? 0)))" + recomputed
-        case "tokenizer.train", "tokenizer.load":
+        case .tokenizerTrain, .tokenizerLoad:
             return "tokenizer: \(Format.grouped(s["vocabulary_size"]?.intValue ?? 0)) tokens" + recomputed
-        case "corpus.tokenize":
+        case .corpusTokenize:
             return "\(id): \(Format.grouped(s["documents"]?.intValue ?? 0)) documents, \(Format.grouped(s["tokens"]?.intValue ?? 0)) tokens" + recomputed
-        case "corpus.mix":
+        case .corpusMix:
             return "corpus.mix: \(Format.grouped(s["samples"]?.intValue ?? 0)) samples of \((s["seq_len"]?.intValue ?? 0) + 1) tokens" + recomputed
-        case "eval":
+        case .eval:
             if let error = s["error"]?.stringValue { return "\(id): \(error)" }
             let scores: [(String, JSON)] = if case let .object(entries)? = s["scores"] { entries } else { [] }
             let shown = scores.prefix(3).map { "\($0.0) \($0.1.doubleValue.map { Format.fixed($0, 4) } ?? "-")" }
             return "\(id): " + (shown.isEmpty ? "done" : shown.joined(separator: ", ") + (scores.count > 3 ? ", …" : "")) + recomputed
-        case "release":
+        case .release:
             return "release: \(s["name"]?.stringValue ?? "") (\(s["dtype"]?.stringValue ?? "")) from \(s["checkpoint"]?.stringValue ?? "")" + recomputed
-        default:
-            return "\(id): done" + recomputed
         }
     }
 }
