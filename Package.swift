@@ -31,7 +31,10 @@ let package = Package(
         .executableTarget(name: "kondate", dependencies: [
             "KondateRecipe", "KondatePlan", "KondateSupport", "KondateData", "KondateCorpus", "KondateTensor", "KondateRuntime", "KondateTune", "KondateEval", "KondateMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], plugins: ["BuildInfoPlugin"]),
+        // The commit a binary is built from, recorded at build time (BuildInfo.swift in the kondate target).
+        .executableTarget(name: "kondate-buildinfo"),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), dependencies: ["kondate-buildinfo"]),
         .target(name: "KondateTestSupport", dependencies: ["KondateSupport"], path: "Tests/KondateTestSupport"),
         .testTarget(name: "KondateRecipeTests", dependencies: ["KondateRecipe", "KondatePlan", "KondateSupport", "KondateTestSupport"],
                     exclude: ["Fixtures"]),

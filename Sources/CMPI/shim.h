@@ -20,5 +20,6 @@ static inline MPI_Status *kondate_mpi_status_ignore(void) { return MPI_STATUS_IG
 static inline int kondate_mpi_success(void) { return MPI_SUCCESS; }
 static inline int kondate_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int kondate_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int kondate_mpi_max_library_version_string(void) { return MPI_MAX_LIBRARY_VERSION_STRING; }
 
 #endif

@@ -64,6 +64,15 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// Ends MPI; call once, after the last collective, on every rank.
+    /// The MPI library's own description (`MPI_Get_library_version`), first line: e.g. "Open MPI v4.1.4, …".
+    public static func libraryVersion() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(kondate_mpi_max_library_version_string()) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_library_version(&buffer, &length) == kondate_mpi_success() else { return "unknown" }
+        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? text
+    }
+
     public static func finalize() {
         var finalized: Int32 = 0
         MPI_Finalized(&finalized)

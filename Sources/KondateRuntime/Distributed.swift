@@ -61,6 +61,12 @@ public final class DistributedContext: @unchecked Sendable {
         return DistributedContext(world: world, layout: layout, groups: groups)
     }
 
+    /// The MPI job as the manifest's `environment.mpi` records it: the library, the ranks, and the
+    /// ranks on this node.
+    public var mpiJSON: JSON {
+        .object([("library", .string(Communicator.libraryVersion())), ("ranks", .int(world.size)), ("local_ranks", .int(Self.localRanks))])
+    }
+
     /// The layout as the manifest and checkpoints record it.
     public var layoutJSON: JSON {
         .object([("ranks", .int(world.size)), ("tensor", .int(layout.tensor)), ("pipeline", .int(layout.pipeline)),

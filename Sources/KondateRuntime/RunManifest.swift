@@ -11,7 +11,7 @@ import KondateTensor
 /// - `recipe`: name, file (as given on the command line, relative to `cwd`), SHA-256 of the canonical
 ///   resolved recipe, the resolved recipe itself, and the `--set` overrides; `command` and `cwd`;
 /// - `kondate`: version and the git commit of the source it was built from (when that checkout exists);
-/// - `environment`: OS, CPU, cores, BLAS library and kernels, MPI (not used by single-process runs),
+/// - `environment`: OS, CPU, cores, BLAS library and kernels, MPI (library and ranks under mpirun),
 ///   thread count;
 /// - `layout`: the parallel layout and ranks; `seed`;
 /// - `inputs`: every input file with its stage, path, name (relative to the recipe's directory), size and
@@ -72,7 +72,7 @@ public struct RunManifest {
             ("command", .array(options.command.map(JSON.string))),
             ("cwd", .string(FileManager.default.currentDirectoryPath)),
             ("seed", .int(recipe.seed)),
-            ("environment", Self.environment(threads: options.threads)),
+            ("environment", Self.environment(threads: options.threads, mpi: options.mpi)),
             ("layout", Self.layout(options)),
             ("inputs", .array(inputs)),
             ("tokenizer", tokenizerFile.map { .object([("file", .string($0.path)), ("size", .int($0.size)), ("sha256", .string($0.sha256))]) } ?? .null),
@@ -94,7 +94,7 @@ public struct RunManifest {
     }
 
     /// The machine: OS, kernel, CPU model, cores, memory, BLAS build and kernels, MPI.
-    public static func environment(threads: Int) -> JSON {
+    public static func environment(threads: Int, mpi: JSON? = nil) -> JSON {
         func firstLine(_ file: String, prefix: String) -> String? {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
             return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.map { line in
@@ -114,7 +114,7 @@ public struct RunManifest {
             ("cores", .int(ProcessInfo.processInfo.activeProcessorCount)),
             ("memory_bytes", .int(Int(ProcessInfo.processInfo.physicalMemory))),
             ("blas", .object([("library", .string(BLAS.configuration)), ("kernels", .string(BLAS.coreName))])),
-            ("mpi", .string("not used (single process)")),
+            ("mpi", mpi ?? .string("not used (single process)")),
             ("threads", .int(threads)),
         ])
     }

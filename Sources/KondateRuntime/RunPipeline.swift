@@ -33,6 +33,8 @@ public struct RunPipeline {
         public var kondateCommit: String?
         /// The ranks and layout under mpirun, for the manifest (nil: one process).
         public var layout: JSON?
+        /// The MPI job under mpirun (library, ranks), for the manifest (nil: one process, MPI not used).
+        public var mpi: JSON?
         public init() {}
     }
 

@@ -93,6 +93,24 @@ struct DistributedCLITests {
         #expect(!diff.stdout.contains("Not reproduced"), "\(diff.stdout)")
     }
 
+    /// `kondate verify` re-executes a run made under mpirun in the same layout (starting mpirun itself)
+    /// and reproduces it bit for bit; the manifest names the MPI library and the ranks.
+    @Test func verifyReproducesATwoRankRunUnderMPI() throws {
+        let dir = try Self.fresh("verify-data2")
+        let result = try Self.train(dir, ranks: 2, steps: 4)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let manifest = try JSONParser.parse(String(contentsOfFile: dir + "/manifest.json", encoding: .utf8))
+        let mpi = manifest["environment"]?["mpi"]
+        #expect(mpi?["ranks"]?.intValue == 2 && mpi?["library"]?.stringValue?.contains("MPI") == true, "\(mpi?.rendered() ?? "nil")")
+        let verify = try runProcess(URL(fileURLWithPath: "/usr/bin/timeout"), ["--kill-after=10", "300", binary.path, "verify", dir])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("reproduced: ") && verify.stdout.contains("re-executed under mpirun with 2 ranks"), "\(verify.stdout)")
+        #expect(verify.stderr.contains("mpirun") && verify.stderr.contains("-np 2"), "\(verify.stderr)")
+        // Without mpirun on PATH the run cannot be verified bitwise: status 2, saying why.
+        let bare = try runProcess(binary, ["verify", dir], environment: ["PATH": "/nonexistent"])
+        #expect(bare.status == 2 && bare.stderr.contains("mpirun is not installed"), "\(bare.stderr)")
+    }
+
     @Test(arguments: [("tensor 2", 2, "llama-8", ["--set", "parallel.tensor=2"]),
                       ("pipeline 2", 2, "llama-8", ["--set", "parallel.pipeline=2"]),
                       ("tensor 2 × pipeline 2", 4, "llama-8", ["--set", "parallel.tensor=2", "--set", "parallel.pipeline=2"]),

@@ -48,6 +48,12 @@ struct RunStoreCLITests {
         #expect(artifacts.count > 10)
         #expect(artifacts == Self.artifacts(b))
         #expect(a["recipe"]?["sha256"] == b["recipe"]?["sha256"])
+        // The commit the binary was built from, fixed at build time: a commit of this repository.
+        let commit = try #require(a["kondate"]?["git_commit"]?.stringValue, "no git_commit in the manifest")
+        let sha = String(commit.prefix { $0 != "+" })
+        #expect(sha.count == 40 && sha.allSatisfy(\.isHexDigit) && (commit == sha || commit == sha + "+dirty"), "\(commit)")
+        let known = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["git", "-C", root.path, "cat-file", "-e", sha + "^{commit}"])
+        #expect(known.status == 0, "\(sha) is not a commit of \(root.path)")
         #expect(a["environment"]?["blas"] != nil && a["layout"]?["threads"] == .int(1))
         #expect(a["inputs"]?.arrayValue?.contains { $0["stage"] == .string("corpus.prepare.ja") && $0["sha256"]?.stringValue?.count == 64 } == true)
         let statuses = (a["stages"]?.arrayValue ?? []).map { "\($0["id"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" }

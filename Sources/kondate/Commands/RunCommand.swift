@@ -104,8 +104,9 @@ struct RunCommand: ParsableCommand {
         pipelineOptions.command = ["kondate"] + Array(CommandLine.arguments.dropFirst())
         pipelineOptions.overrides = options.overrides
         pipelineOptions.kondateVersion = Kondate.version
-        pipelineOptions.kondateCommit = Kondate.sourceCommit()
+        pipelineOptions.kondateCommit = Kondate.sourceCommit
         pipelineOptions.layout = distributed?.layoutJSON
+        pipelineOptions.mpi = distributed?.mpiJSON
         let live = LiveLine()
         var pipeline = RunPipeline(recipe: recipe, directory: directory, options: pipelineOptions,
                                    log: { live.clear(); printError("\($0)\n") },
@@ -189,29 +190,9 @@ struct RunCommand: ParsableCommand {
 }
 
 extension Kondate {
-    /// The git commit of the source this binary was built from (with `+dirty` when the checkout has
-    /// changes), when that checkout is still where it was built; nil otherwise.
-    static func sourceCommit(file: String = #filePath) -> String? {
-        let root = URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: root + "/.git") else { return nil }
-        func git(_ arguments: [String]) -> String? {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["git", "-C", root] + arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            do { try process.run() } catch { return nil }
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { return nil }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard let head = git(["rev-parse", "HEAD"]), !head.isEmpty else { return nil }
-        let dirty = !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
-        return head + (dirty ? "+dirty" : "")
-    }
+    /// The git commit of the source this binary was built from (with `+dirty` when tracked files
+    /// differed from it), fixed at build time by the BuildInfo plugin; nil outside a git checkout.
+    static var sourceCommit: String? { BuildInfo.commit.map { $0 + (BuildInfo.dirty ? "+dirty" : "") } }
 }
 
 /// A status line that rewrites itself on a terminal (standard error), cleared before any other output.
