@@ -130,7 +130,7 @@ public struct CorpusRun {
         let file = trainedTokenizerFile
         let special = ["bos", "eos", "pad", "unk"].compactMap { c.specialTokens[$0] } + c.additionalSpecialTokens
         let tokenizer = try TokenizerTraining.trainByteLevelBPE(texts: texts, vocabularySize: train.vocabSize, minFrequency: train.minFrequency,
-                                                               specialTokens: special, threads: threads, output: file)
+                                                               specialTokens: special, splitDigits: train.splitDigits, threads: threads, output: file)
         log("tokenizer: trained byte-level BPE, \(tokenizer.vocabularySize) tokens on \(Format.bytes(Double(texts.reduce(0) { $0 + $1.utf8.count }))) in \(Format.fixed(Date().timeIntervalSince(started), 1)) s")
         return (file, tokenizer)
     }
@@ -253,8 +253,9 @@ public enum TokenizerTraining {
     /// Trains a byte-level BPE on `texts`, writes its tokenizer.json to `output` (atomically) and
     /// returns it loaded, so the run encodes with exactly what was saved.
     public static func trainByteLevelBPE(texts: [String], vocabularySize: Int, minFrequency: Int, specialTokens: [String],
-                                         threads: Int, output: String) throws -> any Tokenizer {
-        var trainer = BPETrainer(vocabularySize: vocabularySize, minFrequency: minFrequency, specialTokens: specialTokens, threads: threads)
+                                         splitDigits: Bool = false, threads: Int, output: String) throws -> any Tokenizer {
+        var trainer = BPETrainer(vocabularySize: vocabularySize, minFrequency: minFrequency, specialTokens: specialTokens, threads: threads,
+                                 splitDigits: splitDigits)
         trainer.add(texts: texts)
         let data = try trainer.train().tokenizerJSON()
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: output).deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -99,8 +99,8 @@ public enum EngineSupport {
             "when unigram: Kondate trains byte-level BPE only; use algorithm: bpe, or load a SentencePiece unigram model with tokenizer.path")),
         Rule(key: "tokenizer.train.byte_fallback", engine: .kondate, verdict: .rejected(
             "when false: byte-level BPE encodes every character through its 256 byte tokens, so byte fallback cannot be turned off; remove the key")),
-        Rule(key: "tokenizer.train.split_digits", engine: .kondate, verdict: .rejected(
-            "when true: the BPE trainer does not split digits; remove the key, or load a tokenizer that splits them with tokenizer.path")),
+        Rule(key: "tokenizer.train.split_digits", engine: .kondate, verdict: .honoured(
+            "numeric characters are isolated before the byte-level split in training and in the written tokenizer.json (`Digits` pre-tokenizer)")),
         Rule(key: "tokenizer.special_tokens.additional", engine: .kondate, verdict: .rejected(
             "with tokenizer.path: a loaded tokenizer declares its special tokens in its file; with tokenizer.train they join the trained vocabulary")),
         Rule(key: "tokenizer.special_tokens.additional", engine: .megatron, verdict: .rejected("as for Kondate's runtime, which prepares the tokenizer")),
@@ -126,7 +126,7 @@ public enum EngineSupport {
             "when a tokenizer.json file is not named tokenizer.json: Megatron's HuggingFaceTokenizer loads a directory")),
         Rule(key: "tokenizer.train.algorithm", engine: .megatron, verdict: .rejected("when unigram: Kondate trains byte-level BPE only")),
         Rule(key: "tokenizer.train.byte_fallback", engine: .megatron, verdict: .rejected("as for Kondate's runtime, which trains the tokenizer")),
-        Rule(key: "tokenizer.train.split_digits", engine: .megatron, verdict: .rejected("as for Kondate's runtime, which trains the tokenizer")),
+        Rule(key: "tokenizer.train.split_digits", engine: .megatron, verdict: .honoured("by Kondate's tokenizer stage, whose tokenizer.json Megatron-LM loads")),
     ]
 
     static let planningKeys: Set<String> = [
@@ -193,10 +193,6 @@ public enum EngineSupport {
             if !train.byteFallback {
                 reject("tokenizer.train.byte_fallback", "byte_fallback: false cannot be honoured: byte-level BPE encodes every character " +
                        "through its 256 byte tokens; remove the key")
-            }
-            if train.splitDigits {
-                reject("tokenizer.train.split_digits", "split_digits: true: the BPE trainer does not split digits; remove the key, " +
-                       "or load a tokenizer that splits them with tokenizer.path")
             }
         }
         return d

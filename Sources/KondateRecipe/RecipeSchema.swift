@@ -57,8 +57,8 @@ public enum RecipeSchema {
         Field("min_frequency", .count(min: 1), "Minimum pair (BPE) or piece frequency.", default: .value(.int(2)), unit: "occurrences"),
         Field("sample_size", .bytes(min: 1), "Bytes of text sampled from the sources for training.", default: .value(.int(1 << 30)), unit: "bytes"),
         Field("sources", .list(.name), "Corpus sources to sample from (default: all).", default: .derived("all corpus sources")),
-        Field("byte_fallback", .boolean, "Fall back to byte tokens for characters outside the vocabulary.", default: .value(.bool(true))),
-        Field("split_digits", .boolean, "Split numbers into single digits.", default: .value(.bool(false))),
+        Field("byte_fallback", .boolean, "Fall back to byte tokens for characters outside the vocabulary (always so for byte-level BPE, which refuses false).", default: .value(.bool(true))),
+        Field("split_digits", .boolean, "Split numbers into single digits (a `Digits` pre-tokenizer before the byte-level split).", default: .value(.bool(false))),
     ])
 
     public static let tokenizer = ObjectSchema("Tokenizer", "The tokenizer: loaded from a file (`path`) or trained (`train`).",

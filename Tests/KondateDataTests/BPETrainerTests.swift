@@ -14,13 +14,16 @@ private func trainerCorpus() -> [String] {
     return texts
 }
 
-private func trainFixture(threads: Int = 1) throws -> Data {
-    var trainer = BPETrainer(vocabularySize: 2000, minFrequency: 2, specialTokens: ["<|endoftext|>", "<pad>"], threads: threads)
+private func trainFixture(threads: Int = 1, splitDigits: Bool = false) throws -> Data {
+    var trainer = BPETrainer(vocabularySize: 2000, minFrequency: 2, specialTokens: ["<|endoftext|>", "<pad>"], threads: threads,
+                             splitDigits: splitDigits)
     trainer.add(texts: trainerCorpus())
     return try trainer.train().tokenizerJSON()
 }
 
 private let trainedFixture = hfFixtures.appendingPathComponent("kondate-trained-bpe.json")
+/// The same training with `split_digits` (a `Digits` pre-tokenizer before ByteLevel).
+private let digitsFixture = hfFixtures.appendingPathComponent("kondate-trained-bpe-digits.json")
 
 @Suite("BPETrainer", .serialized)
 struct BPETrainerTests {
@@ -58,6 +61,30 @@ struct BPETrainerTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         #expect(tokenizer.vocabularySize == 2000)
         #expect(tokenizer.specialIDs == ["eos": 0, "pad": 1])
+    }
+
+    /// `split_digits`: every numeric character is its own pre-token in training and in the written file,
+    /// which the Python `tokenizers` package loads and encodes to the same ids (the expected file is
+    /// written by `python3 scripts/check_trained_tokenizer.py --tokenizer <fixture> --write-expected`).
+    @Test func splitDigitsIsolatesNumeralsAndTokenizersAgrees() throws {
+        let data = try trainFixture(splitDigits: true)
+        if ProcessInfo.processInfo.environment["KONDATE_RECORD_TRAINER_FIXTURE"] == "1" { try data.write(to: digitsFixture) }
+        #expect(data == (try Data(contentsOf: digitsFixture)), "the trainer no longer reproduces \(digitsFixture.lastPathComponent)")
+        #expect(try trainFixture(threads: 3, splitDigits: true) == data)
+        let tokenizer = try HFTokenizer(path: digitsFixture.path)
+        // No token holds two ASCII digits (byte-level strings spell them as themselves), and a number
+        // encodes one token per digit.
+        let model = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let vocab = try #require((model["model"] as? [String: Any])?["vocab"] as? [String: Any])
+        #expect(!vocab.keys.contains { $0.filter { ("0"..."9").contains($0) }.count > 1 })
+        let plain = try #require(try JSONSerialization.jsonObject(with: try trainFixture()) as? [String: Any])
+        #expect(((plain["model"] as? [String: Any])?["vocab"] as? [String: Any])?.keys.contains { $0.filter { ("0"..."9").contains($0) }.count > 1 } == true)
+        #expect(tokenizer.encode("2024").count == 4)
+        let expected = hfJSONLines(hfFixtures.appendingPathComponent("kondate-trained-bpe-digits.expected.jsonl"))
+        try #require(expected.count == hfMixedTexts.count)
+        let problems = hfParityMismatches(tokenizer, texts: hfMixedTexts, ids: expected.map { hfInt32s($0["ids"]) },
+                                          decoded: expected.map { $0["decoded"] as? String })
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
     @Test func smallCorpusMergesAndRoundTrips() throws {

@@ -38,7 +38,6 @@ struct EngineSupportTests {
         ("tune.qa.precision=fp16", "precision: fp32"),
         ("tokenizer.train.algorithm=unigram", "algorithm: bpe"),
         ("tokenizer.train.byte_fallback=false", "remove the key"),
-        ("tokenizer.train.split_digits=true", "remove the key"),
     ])
     func kondateRejectsAtTheKey(_ overrides: String, _ fix: String) throws {
         let sets = overrides.split(separator: " ").map(String.init)

@@ -4,8 +4,9 @@ import KondateSupport
 /// Trains a byte-level BPE tokenizer (GPT-2 style) and writes it as a tokenizer.json that both
 /// `HFTokenizer` and the Python `tokenizers` package load and encode identically.
 ///
-/// Texts are split with the ByteLevel pre-tokenizer (GPT-2 regex, no prefix space); words are counted
-/// as raw bytes. The vocabulary is the special tokens (ids 0…), then all 256 byte symbols in byte
+/// Texts are split with the ByteLevel pre-tokenizer (GPT-2 regex, no prefix space); with `splitDigits`
+/// every numeric character is first isolated (`tokenizers`' `Digits(individual_digits=True)` before
+/// ByteLevel, as the written file's pre-tokenizer `Sequence` says). Words are counted as raw bytes. The vocabulary is the special tokens (ids 0…), then all 256 byte symbols in byte
 /// order (like `ByteLevel.alphabet()`, so every input is encodable), then one token per merge.
 ///
 /// Deterministic: the same texts give byte-identical JSON, whatever the thread count or the order of
@@ -21,12 +22,15 @@ public struct BPETrainer: Sendable {
     public var specialTokens: [String]
     /// Worker threads for counting words in `add(texts:)`.
     public var threads: Int
+    /// Isolate every numeric character before the GPT-2 split, so no token holds two digits.
+    public var splitDigits: Bool
 
     /// Word (raw UTF-8 bytes) → occurrences, accumulated by `add(texts:)`.
     public private(set) var wordCounts: [[UInt8]: Int] = [:]
 
     /// A trainer with nothing counted yet.
-    public init(vocabularySize: Int, minFrequency: Int = 2, specialTokens: [String] = [], threads: Int = 1) {
+    public init(vocabularySize: Int, minFrequency: Int = 2, specialTokens: [String] = [], threads: Int = 1, splitDigits: Bool = false) {
+        self.splitDigits = splitDigits
         self.vocabularySize = vocabularySize
         self.minFrequency = minFrequency
         self.specialTokens = specialTokens
@@ -36,8 +40,9 @@ public struct BPETrainer: Sendable {
     /// Counts the words of `texts` (call repeatedly to stream a corpus).
     public mutating func add(texts: [String]) {
         let workers = max(1, min(threads, texts.count / 64))
+        let splitDigits = self.splitDigits
         if workers == 1 {
-            BPETrainer.count(texts[...], into: &wordCounts)
+            BPETrainer.count(texts[...], splitDigits: splitDigits, into: &wordCounts)
             return
         }
         let chunk = (texts.count + workers - 1) / workers
@@ -46,7 +51,7 @@ public struct BPETrainer: Sendable {
             let start = w * chunk, end = min(texts.count, start + chunk)
             guard start < end else { return }
             var local = [[UInt8]: Int]()
-            BPETrainer.count(texts[start..<end], into: &local)
+            BPETrainer.count(texts[start..<end], splitDigits: splitDigits, into: &local)
             partial.set(w, local)
         }
         // Sums do not depend on the order the partial counts are merged in.
@@ -55,12 +60,26 @@ public struct BPETrainer: Sendable {
         }
     }
 
-    private static func count(_ texts: ArraySlice<String>, into counts: inout [[UInt8]: Int]) {
+    private static func count(_ texts: ArraySlice<String>, splitDigits: Bool, into counts: inout [[UInt8]: Int]) {
         for var text in texts {
             text.withUTF8 { p in
-                HFPreTokenizer.gpt2Split(p, 0, p.count) { s, e in
-                    counts[Array(p[s..<e]), default: 0] += 1
+                func split(_ start: Int, _ end: Int) {
+                    HFPreTokenizer.gpt2Split(p, start, end) { s, e in counts[Array(p[s..<e]), default: 0] += 1 }
                 }
+                guard splitDigits else { return split(0, p.count) }
+                // Digits(individual_digits): each numeric character is a piece of its own; the GPT-2
+                // split then runs on the text between them (it never looks past a piece's end).
+                var i = 0, start = 0
+                while i < p.count {
+                    let (c, length) = HFUnicode.decode(p, i)
+                    if HFUnicode.isNumeric(c) {
+                        if start < i { split(start, i) }
+                        counts[Array(p[i..<(i + length)]), default: 0] += 1
+                        start = i + length
+                    }
+                    i += length
+                }
+                if start < p.count { split(start, p.count) }
             }
         }
     }
@@ -73,6 +92,8 @@ public struct BPETrainer: Sendable {
         public var merges: [(String, String)]
         /// Number of leading ids that are special tokens.
         public var specialCount: Int
+        /// Digits were isolated in training: the pre-tokenizer isolates them too.
+        public var splitDigits = false
 
         /// The tokenizer.json: version, added_tokens for the special tokens, normalizer null,
         /// ByteLevel pre-tokenizer, post-processor and decoder, and the BPE model.
@@ -86,7 +107,12 @@ public struct BPETrainer: Sendable {
             }
             out += specialCount == 0 ? "],\n" : "\n  ],\n"
             out += "  \"normalizer\": null,\n"
-            out += "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},\n"
+            let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}"
+            if splitDigits {
+                out += "  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true}, \(byteLevel)]},\n"
+            } else {
+                out += "  \"pre_tokenizer\": \(byteLevel),\n"
+            }
             out += "  \"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true},\n"
             out += "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n"
             out += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
@@ -209,7 +235,7 @@ public struct BPETrainer: Sendable {
                 if n > 0 { heap.push(count: n, key: k) } else { pairCounts[k] = nil }
             }
         }
-        return Model(vocabulary: tokens, merges: merges, specialCount: specials.count)
+        return Model(vocabulary: tokens, merges: merges, specialCount: specials.count, splitDigits: splitDigits)
     }
 
     @inline(__always)
