@@ -74,7 +74,7 @@ public struct CorpusRun {
                 result.tokenizerPath = tokenizer?.file
                 result.tokenizer = tokenizer?.tokenizer
             case let .corpusTokenize(c):
-                guard let tokenizer else { throw CorpusError("the recipe has no tokenizer section") }
+                guard let tokenizer else { throw KondateError(.inputData, "the recipe has no tokenizer section") }
                 let started = Date()
                 let (documents, tokens) = try tokenize(c, with: tokenizer.tokenizer)
                 result.tokenReports.append((c.source, documents, tokens, Date().timeIntervalSince(started)))
@@ -86,7 +86,7 @@ public struct CorpusRun {
                 break
             }
         }
-        if result.filterReports.isEmpty { throw CorpusError("the recipe has no corpus section") }
+        if result.filterReports.isEmpty { throw KondateError(.inputData, "the recipe has no corpus section") }
         return result
     }
 
@@ -102,7 +102,7 @@ public struct CorpusRun {
         let report = try preparation.run(output: output)
         try write(report.json, to: reportFile)
         if report.documentsOut == 0 {
-            throw CorpusError("source '\(source.name)' has no documents left after reading and filtering (see \(reportFile))",
+            throw KondateError(.inputData, "source '\(source.name)' has no documents left after reading and filtering (see \(reportFile))",
                               at: locations.at("corpus.sources.\(source.name)"))
         }
         return report
@@ -113,17 +113,17 @@ public struct CorpusRun {
     public func prepareTokenizer(_ c: TokenizerConfig) throws -> (file: String, tokenizer: any Tokenizer) {
         if let declared = c.path {
             let tokenizer: any Tokenizer
-            do { tokenizer = try TokenizerLoader.load(path: declared.resolved) } catch let e as TokenizerError {
-                throw CorpusError("tokenizer: \(e.description)", at: declared.location)
+            do { tokenizer = try TokenizerLoader.load(path: declared.resolved) } catch let e as FileError {
+                throw KondateError(.inputData, "tokenizer: \(e.description)", at: declared.location)
             }
             if let vocab = c.vocabSize, vocab != tokenizer.vocabularySize {
-                throw CorpusError("tokenizer.vocab_size is \(vocab) but '\(declared.resolved)' has \(tokenizer.vocabularySize) tokens; correct the recipe",
+                throw KondateError(.inputData, "tokenizer.vocab_size is \(vocab) but '\(declared.resolved)' has \(tokenizer.vocabularySize) tokens; correct the recipe",
                                   at: locations.at("tokenizer.vocab_size"))
             }
             log("tokenizer: loaded \(declared.resolved) (\(tokenizer.vocabularySize) tokens)")
             return (declared.resolved, tokenizer)
         }
-        guard let train = c.train else { throw CorpusError("tokenizer needs 'path' or 'train'") }
+        guard let train = c.train else { throw KondateError(.inputData, "tokenizer needs 'path' or 'train'") }
         // Validation refuses every other algorithm and option (EngineSupport).
         let texts = try trainingSample(sources: train.sources, bytes: train.sampleSize)
         let started = Date()
@@ -138,8 +138,8 @@ public struct CorpusRun {
     /// The tokenizer a finished `tokenizer` stage left (the trained file, or the recipe's).
     public func loadTokenizer(_ c: TokenizerConfig) throws -> (file: String, tokenizer: any Tokenizer) {
         let file = c.path?.resolved ?? trainedTokenizerFile
-        do { return (file, try TokenizerLoader.load(path: file)) } catch let e as TokenizerError {
-            throw CorpusError("tokenizer: \(e.description)", at: c.path?.location)
+        do { return (file, try TokenizerLoader.load(path: file)) } catch let e as FileError {
+            throw KondateError(.inputData, "tokenizer: \(e.description)", at: c.path?.location)
         }
     }
 
@@ -147,7 +147,7 @@ public struct CorpusRun {
     /// Megatron dataset.
     public func tokenize(_ c: CorpusTokenizeConfig, with tokenizer: any Tokenizer) throws -> (documents: Int, tokens: Int) {
         if tokenizer.vocabularySize > c.modelVocabSize {
-            throw CorpusError("the tokenizer has \(tokenizer.vocabularySize) tokens but model.vocab_size is \(c.modelVocabSize): ids would have no embedding; raise model.vocab_size or use vocab_size: auto",
+            throw KondateError(.inputData, "the tokenizer has \(tokenizer.vocabularySize) tokens but model.vocab_size is \(c.modelVocabSize): ids would have no embedding; raise model.vocab_size or use vocab_size: auto",
                               at: locations.at("model.vocab_size"))
         }
         let eod = try endOfDocumentID(tokenizer, declared: c.endOfDocument)
@@ -210,12 +210,12 @@ public struct CorpusRun {
     func endOfDocumentID(_ tokenizer: any Tokenizer, declared eos: String?) throws -> Int32 {
         if let eos {
             guard let id = tokenizer.id(of: eos) else {
-                throw CorpusError("tokenizer.special_tokens.eos '\(eos)' is not in the tokenizer's vocabulary", at: locations.at("tokenizer.special_tokens.eos"))
+                throw KondateError(.inputData, "tokenizer.special_tokens.eos '\(eos)' is not in the tokenizer's vocabulary", at: locations.at("tokenizer.special_tokens.eos"))
             }
             return id
         }
         guard let id = tokenizer.specialIDs["eos"] else {
-            throw CorpusError("the tokenizer defines no end-of-document token; set tokenizer.special_tokens.eos", at: locations.at("tokenizer"))
+            throw KondateError(.inputData, "the tokenizer defines no end-of-document token; set tokenizer.special_tokens.eos", at: locations.at("tokenizer"))
         }
         return id
     }
@@ -236,7 +236,7 @@ public struct CorpusRun {
         }
         try reader.forEachLine { line, number in
             guard case let .object(entries)? = try? JSONParser.parse(line), case let .string(text)? = entries.first(where: { $0.0 == "text" })?.1 else {
-                throw CorpusError("malformed prepared document", at: SourceLocation(file: prepared, line: number, column: 1))
+                throw KondateError(.inputData, "malformed prepared document", at: SourceLocation(file: prepared, line: number, column: 1))
             }
             batch.append(text)
             if batch.count >= 1024 { try flush() }

@@ -2,16 +2,6 @@ import Foundation
 import KondateRecipe
 import KondateSupport
 
-/// Errors of the corpus pipeline that the user can fix; each names the file (and line) at fault.
-public struct CorpusError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var location: SourceLocation?
-    public init(_ message: String, at location: SourceLocation? = nil) {
-        self.message = message
-        self.location = location
-    }
-    public var description: String { (location.map { "\($0): " } ?? "") + message }
-}
 
 /// What reading a source found: counts, and examples of lines that were skipped.
 public struct ReadReport: Sendable {
@@ -61,7 +51,7 @@ public struct DocumentReader {
                 var isDirectory: ObjCBool = false
                 return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
             }
-            if matched.isEmpty { throw CorpusError("'\(pattern)' matches no file", at: location) }
+            if matched.isEmpty { throw KondateError(.inputData, "'\(pattern)' matches no file", at: location) }
             files.formUnion(matched)
         }
         return files.sorted()
@@ -83,7 +73,7 @@ public struct DocumentReader {
 
     private mutating func skip(_ file: String, _ line: Int, _ reason: String) throws {
         if onError == .fail {
-            throw CorpusError("\(reason) (corpus.on_error is 'fail'; set it to 'skip' to count and skip such lines)",
+            throw KondateError(.inputData, "\(reason) (corpus.on_error is 'fail'; set it to 'skip' to count and skip such lines)",
                               at: SourceLocation(file: file, line: line, column: 1))
         }
         report.skipped += 1
@@ -94,7 +84,7 @@ public struct DocumentReader {
     public mutating func forEach(_ body: (Document) throws -> Void) throws {
         for file in files {
             let reader: LineReader
-            do { reader = try LineReader(path: file) } catch let e as LineReader.OpenError { throw CorpusError(e.reason, at: SourceLocation(file: file, line: 1, column: 1)) }
+            do { reader = try LineReader(path: file) } catch let e as LineReader.OpenError { throw KondateError(.inputData, e.reason, at: SourceLocation(file: file, line: 1, column: 1)) }
             switch format {
             case .jsonl:
                 try reader.forEachLine { bytes, line in

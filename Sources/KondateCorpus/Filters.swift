@@ -92,10 +92,10 @@ public enum FilterRegistry {
     }
 
     static func ngWords(_ p: RNode, _ seed: Int) throws -> CorpusFilter {
-        guard let pathNode = p["path"], let path = pathNode.string else { throw CorpusError("ng_words needs a 'path'") }
+        guard let pathNode = p["path"], let path = pathNode.string else { throw KondateError(.inputData, "ng_words needs a 'path'") }
         let resolved = PathCheck.resolve(path, relativeTo: pathNode.location)
         guard let data = FileManager.default.contents(atPath: resolved), let list = String(data: data, encoding: .utf8) else {
-            throw CorpusError("ng_words: cannot read the word list '\(resolved)' (it must be a UTF-8 file, one word per line)",
+            throw KondateError(.inputData, "ng_words: cannot read the word list '\(resolved)' (it must be a UTF-8 file, one word per line)",
                               at: pathNode.location)
         }
         let words = list.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -143,7 +143,7 @@ public enum FilterRegistry {
         case "code": return try code(p, seed)
         case "dedup_exact": return .exactDedup
         case "dedup_minhash": return try dedupMinhash(p, seed)
-        default: throw CorpusError("filter '\(filter.name)' has no implementation", at: p.location)
+        default: throw KondateError(.inputData, "filter '\(filter.name)' has no implementation", at: p.location)
         }
     }
 

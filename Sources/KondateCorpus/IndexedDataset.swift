@@ -1,3 +1,4 @@
+import KondateRecipe
 import Foundation
 
 /// Megatron-LM's indexed dataset element types (`DType` in megatron/core/datasets/indexed_dataset.py).
@@ -34,7 +35,7 @@ public final class IndexedDatasetWriter {
 
     public init(prefix: String, dtype: MegatronDType) throws {
         guard dtype == .uint16 || dtype == .int32 || dtype == .int64 || dtype == .uint8 else {
-            throw CorpusError("token datasets are written as uint8, uint16, int32 or int64, not \(dtype)")
+            throw KondateError(.inputData, "token datasets are written as uint8, uint16, int32 or int64, not \(dtype)")
         }
         self.prefix = prefix
         self.dtype = dtype
@@ -42,7 +43,7 @@ public final class IndexedDatasetWriter {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tmp = prefix + ".bin.tmp"
         _ = FileManager.default.createFile(atPath: tmp, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: tmp) else { throw CorpusError("cannot write '\(tmp)'") }
+        guard let handle = FileHandle(forWritingAtPath: tmp) else { throw KondateError(.inputData, "cannot write '\(tmp)'") }
         bin = handle
         buffer.reserveCapacity(1 << 20)
     }
@@ -54,10 +55,10 @@ public final class IndexedDatasetWriter {
         for id in ids {
             switch dtype {
             case .uint8:
-                guard id >= 0, id <= 255 else { throw CorpusError("token id \(id) does not fit uint8") }
+                guard id >= 0, id <= 255 else { throw KondateError(.inputData, "token id \(id) does not fit uint8") }
                 buffer.append(UInt8(id))
             case .uint16:
-                guard id >= 0, id <= 65_535 else { throw CorpusError("token id \(id) does not fit uint16 (vocabulary too large for \(prefix).bin)") }
+                guard id >= 0, id <= 65_535 else { throw KondateError(.inputData, "token id \(id) does not fit uint16 (vocabulary too large for \(prefix).bin)") }
                 let v = UInt16(id)
                 buffer.append(UInt8(v & 0xFF)); buffer.append(UInt8(v >> 8))
             case .int32:
@@ -128,12 +129,12 @@ public struct IndexedDataset: @unchecked Sendable {
     public init(prefix: String) throws {
         let idxPath = prefix + ".idx", binPath = prefix + ".bin"
         guard let idx = try? Data(contentsOf: URL(fileURLWithPath: idxPath), options: .alwaysMapped) else {
-            throw CorpusError("cannot read '\(idxPath)'")
+            throw KondateError(.inputData, "cannot read '\(idxPath)'")
         }
         guard let bin = try? Data(contentsOf: URL(fileURLWithPath: binPath), options: .alwaysMapped) else {
-            throw CorpusError("cannot read '\(binPath)' (the data file of '\(idxPath)')")
+            throw KondateError(.inputData, "cannot read '\(binPath)' (the data file of '\(idxPath)')")
         }
-        func bad(_ why: String) -> CorpusError { CorpusError("'\(idxPath)' is not a valid Megatron index: \(why)") }
+        func bad(_ why: String) -> KondateError { KondateError(.inputData, "'\(idxPath)' is not a valid Megatron index: \(why)") }
         guard idx.count >= 34, idx.prefix(9).elementsEqual(Array("MMIDIDX\0\0".utf8)) else { throw bad("wrong magic bytes") }
         func u64(_ at: Int) -> UInt64 { idx.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self).littleEndian } }
         guard u64(9) == 1 else { throw bad("version \(u64(9)), expected 1") }
@@ -160,7 +161,7 @@ public struct IndexedDataset: @unchecked Sendable {
             throw bad("document indices are not a non-decreasing list from 0 to \(S)")
         }
         guard Int64(bin.count) == offset else {
-            throw CorpusError("'\(binPath)' holds \(bin.count) bytes but '\(idxPath)' describes \(offset): the pair disagree (rebuild both)")
+            throw KondateError(.inputData, "'\(binPath)' holds \(bin.count) bytes but '\(idxPath)' describes \(offset): the pair disagree (rebuild both)")
         }
         self.prefix = prefix
         self.dtype = dtype

@@ -1,3 +1,4 @@
+import KondateRecipe
 import Foundation
 import KondateSupport
 
@@ -42,7 +43,7 @@ public struct SourceSamples: Sendable {
         self.dataset = dataset
         self.seqLen = seqLen
         let perEpoch = documents.reduce(0) { $0 + Int(dataset.sequenceLengths[Int($1)]) }
-        guard perEpoch > 1 else { throw CorpusError("'\(dataset.prefix)' has no tokens to sample from") }
+        guard perEpoch > 1 else { throw KondateError(.inputData, "'\(dataset.prefix)' has no tokens to sample from") }
         let needed = samples * seqLen + 1
         let epochs = max(1, (needed + perEpoch - 1) / perEpoch)
         var order: [Int32] = []
@@ -134,8 +135,8 @@ public struct Mixture: Sendable {
     ///   - heldOut: fraction of each source's documents reserved for validation.
     ///   - seed: the recipe seed; the same seed gives the same stream.
     public init(sources inputs: [MixtureSource], samples: Int, seqLen: Int, heldOut: Double, seed: UInt64) throws {
-        guard !inputs.isEmpty else { throw CorpusError("the corpus has no sources") }
-        guard samples > 0, seqLen > 0 else { throw CorpusError("the mixture needs a positive number of samples and sequence length") }
+        guard !inputs.isEmpty else { throw KondateError(.inputData, "the corpus has no sources") }
+        guard samples > 0, seqLen > 0 else { throw KondateError(.inputData, "the mixture needs a positive number of samples and sequence length") }
         self.seqLen = seqLen
         let datasets = try inputs.map { try IndexedDataset(prefix: $0.prefix) }
 
@@ -143,7 +144,7 @@ public struct Mixture: Sendable {
         var trainDocs: [[Int32]] = [], validDocs: [[Int32]] = []
         for (k, (input, dataset)) in zip(inputs, datasets).enumerated() {
             guard dataset.count > 0, dataset.totalTokens > 1 else {
-                throw CorpusError("source '\(input.name)' is empty after filtering (no tokens in \(input.prefix).bin)")
+                throw KondateError(.inputData, "source '\(input.name)' is empty after filtering (no tokens in \(input.prefix).bin)")
             }
             var ids = (0..<Int32(dataset.count)).map { $0 }
             var rng = SplitMix64(seed: seed ^ StableHash.hash(input.name) ^ UInt64(k))
@@ -158,13 +159,13 @@ public struct Mixture: Sendable {
         let totalTokens = Double(samples * seqLen)
         let budgeted = inputs.compactMap(\.budget).reduce(0.0) { $0 + Double($1) }
         guard budgeted <= totalTokens + 0.5 else {
-            throw CorpusError("corpus budgets sum to \(Format.grouped(Int(saturating: budgeted))) tokens, more than the \(Format.grouped(Int(totalTokens))) training tokens")
+            throw KondateError(.inputData, "corpus budgets sum to \(Format.grouped(Int(saturating: budgeted))) tokens, more than the \(Format.grouped(Int(totalTokens))) training tokens")
         }
         let weights = zip(inputs, available).map { input, avail in input.budget == nil ? (input.weight ?? Double(avail)) : 0 }
         let weightSum = weights.reduce(0, +)
         let remaining = totalTokens - budgeted
         if remaining > 0.5, weightSum <= 0 {
-            throw CorpusError("budgets supply \(Format.grouped(Int(budgeted))) of \(Format.grouped(Int(totalTokens))) training tokens and no source has a weight for the rest")
+            throw KondateError(.inputData, "budgets supply \(Format.grouped(Int(budgeted))) of \(Format.grouped(Int(totalTokens))) training tokens and no source has a weight for the rest")
         }
         let shares = zip(inputs, weights).map { input, w in
             input.budget.map { Double($0) / totalTokens } ?? (weightSum > 0 ? remaining / totalTokens * w / weightSum : 0)
@@ -175,7 +176,7 @@ public struct Mixture: Sendable {
             let allowed = input.maxEpochs ?? (input.budget == nil ? .infinity : 1)
             if epochs > allowed + 1e-9 {
                 let what = input.budget.map { "its budget of \(Format.grouped($0)) tokens" } ?? "its share of \(Format.percent(shares[k])) (\(Format.grouped(Int(drawn))) tokens)"
-                throw CorpusError("source '\(input.name)' has \(Format.grouped(available[k])) training tokens; \(what) would take \(Format.fixed(epochs, 2)) epochs, over max_epochs \(input.maxEpochs.map(Format.number) ?? "1 (budgets)"); set max_epochs: \(Int(epochs.rounded(.up))) to allow the repetition, or lower it")
+                throw KondateError(.inputData, "source '\(input.name)' has \(Format.grouped(available[k])) training tokens; \(what) would take \(Format.fixed(epochs, 2)) epochs, over max_epochs \(input.maxEpochs.map(Format.number) ?? "1 (budgets)"); set max_epochs: \(Int(epochs.rounded(.up))) to allow the repetition, or lower it")
             }
         }
 
@@ -261,7 +262,7 @@ public struct BatchLoader: Sendable {
 
     public init(mixture: Mixture, globalBatch: Int, microBatch: Int, rank: Int = 0, dataParallel: Int = 1) throws {
         guard dataParallel > 0, rank >= 0, rank < dataParallel, microBatch > 0, globalBatch % (microBatch * dataParallel) == 0 else {
-            throw CorpusError("global batch \(globalBatch) does not split into micro batches of \(microBatch) over \(dataParallel) ranks")
+            throw KondateError(.inputData, "global batch \(globalBatch) does not split into micro batches of \(microBatch) over \(dataParallel) ranks")
         }
         self.mixture = mixture
         self.globalBatch = globalBatch

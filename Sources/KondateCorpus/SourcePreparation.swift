@@ -84,7 +84,7 @@ public struct SourcePreparation {
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: output).deletingLastPathComponent(), withIntermediateDirectories: true)
         let tmp = output + ".tmp"
         _ = FileManager.default.createFile(atPath: tmp, contents: nil)
-        guard let out = FileHandle(forWritingAtPath: tmp) else { throw CorpusError("cannot write '\(tmp)'") }
+        guard let out = FileHandle(forWritingAtPath: tmp) else { throw KondateError(.inputData, "cannot write '\(tmp)'") }
         defer { try? out.close() }
         var pending = Data()
 

@@ -53,6 +53,17 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
     case engine = "engine"
     case dataFormat = "data-format"
     case internalError = "internal-error"
+    // Running
+    case inputData = "input-data"
+    case stageInput = "stage-input"
+    case checkpointFile = "checkpoint-file"
+    case modelFile = "model-file"
+    case tokenizerFile = "tokenizer-file"
+    case numerics = "numerics"
+    case disk = "disk"
+    case mpi = "mpi"
+    case judge = "judge"
+    case runDirectory = "run-directory"
 
     public var summary: String {
         switch self {
@@ -103,6 +114,16 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
         case .precision: return "The precision does not fit the device (e.g. bf16 on `cpu`, where Kondate computes in fp32)."
         case .engine: return "The engine that executes a stage cannot honour a setting (e.g. dropout or a GPU device for `kondate run` on the CPU runtime, ZeRO-2 for Megatron-LM). The message names the setting's alternative or the engine that can run it; docs/engines.md lists every key × engine."
         case .dataFormat: return "A tune dataset's format cannot be rendered by its stage's template (e.g. chat conversations with a single-turn template)."
+        case .inputData: return "An input file (corpus, tuning or eval data, a word list) is missing, malformed, or holds nothing usable; the message names the file and line."
+        case .stageInput: return "A stage's input from an earlier stage (a model directory, a tokenizer, a mixture) is missing or unreadable: run that stage first (without --only)."
+        case .checkpointFile: return "A checkpoint cannot be read, resumed from, or is missing; the message names it and what to delete to resume from an earlier one."
+        case .modelFile: return "A Hugging Face model directory or safetensors file cannot be read (config.json, weights)."
+        case .tokenizerFile: return "A tokenizer file (tokenizer.json, SentencePiece .model) cannot be read or does not match the recipe."
+        case .numerics: return "Training met a NaN or infinite loss or gradient with nan_policy: stop; the message gives the step."
+        case .disk: return "A file cannot be written (disk full, permissions, a read-only filesystem); earlier outputs are kept."
+        case .mpi: return "The MPI job failed: the ranks mpirun started do not fit the layout, or a collective failed."
+        case .judge: return "The judge of a generation suite could not be reached or failed; the answers are kept and the next run tries again."
+        case .runDirectory: return "The run directory holds another recipe's run, is in use by another run, or was made by an older Kondate."
         case .internalError: return "A bug in Kondate, not in the recipe: a check let through a recipe the typed recipe or a runner cannot take. Please report it with the recipe; the command exits with status 2."
         }
     }

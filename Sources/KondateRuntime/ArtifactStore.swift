@@ -1,3 +1,4 @@
+import KondateRecipe
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -99,7 +100,7 @@ public struct ArtifactStore {
             if existing == relative { return }
             try fm.removeItem(atPath: link)
         } else if fm.fileExists(atPath: link) {
-            throw RuntimeError("\(link) is a real directory, not a link into \(root)/store; it was made by an older Kondate: move it away or use another run directory")
+            throw KondateError(.runDirectory, "\(link) is a real directory, not a link into \(root)/store; it was made by an older Kondate: move it away or use another run directory")
         }
         try fm.createSymbolicLink(atPath: link, withDestinationPath: relative)
     }
@@ -191,11 +192,11 @@ public final class RunLock {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/run.lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RuntimeError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw KondateError(.disk, "cannot open \(path): \(String(cString: strerror(errno)))") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(fd)
-            throw RuntimeError("\(directory) is in use by another kondate run (\(holder.isEmpty ? "holder unknown" : holder)); " +
+            throw KondateError(.runDirectory, "\(directory) is in use by another kondate run (\(holder.isEmpty ? "holder unknown" : holder)); " +
                                "wait for it to finish, or use another --out directory")
         }
         var host = [CChar](repeating: 0, count: 256)

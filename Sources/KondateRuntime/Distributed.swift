@@ -53,7 +53,7 @@ public final class DistributedContext: @unchecked Sendable {
         let layout = ParallelLayout(tensor: p.tensor, pipeline: p.pipeline, data: world.size / max(1, p.tensor * p.pipeline))
         guard layout.worldSize == world.size else {
             Communicator.finalize()
-            throw RuntimeError("mpirun started \(world.size) ranks, which parallel.tensor \(p.tensor) × parallel.pipeline \(p.pipeline) " +
+            throw KondateError(.mpi, "mpirun started \(world.size) ranks, which parallel.tensor \(p.tensor) × parallel.pipeline \(p.pipeline) " +
                                "does not divide; start a multiple of \(p.tensor * p.pipeline) ranks",
                                at: recipe.tree.at("parallel.tensor")?.location ?? recipe.tree.keyLocation("parallel"))
         }
@@ -110,7 +110,7 @@ public final class DistributedContext: @unchecked Sendable {
 
     /// Errors that every rank of a training stage raises together, so no rank is left waiting.
     static func isCollective(_ error: Error) -> Bool {
-        if error is StageInterrupted || error is CheckpointError { return true }
+        if error is StageInterrupted || error is FileError { return true }
         if let e = error as? TrainingError {
             switch e {
             case .nonFinite, .noTargets, .layout: return true

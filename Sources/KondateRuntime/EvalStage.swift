@@ -122,8 +122,8 @@ public struct EvalStage {
 
     /// The dataset files of the suite.
     func datasetFiles() throws -> [String] {
-        do { return try DocumentReader.expand(config.datasetPaths) } catch let e as CorpusError {
-            throw RuntimeError("eval.\(suite.name): \(e.message)", at: e.location ?? at("datasets"))
+        do { return try DocumentReader.expand(config.datasetPaths) } catch let e as KondateError {
+            throw KondateError(e.code, "eval.\(suite.name): \(e.message)", at: e.location ?? at("datasets"))
         }
     }
 
@@ -136,13 +136,13 @@ public struct EvalStage {
         let modelDirectory = RunPaths.modelDirectory(checkpoint: checkpoint, runDirectory: directory)
         let stageName = checkpoint == "pretrain" ? "pretrain" : "tune.\(checkpoint)"
         guard FileManager.default.fileExists(atPath: modelDirectory + "/config.json") else {
-            throw RuntimeError("eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",
+            throw KondateError(.stageInput, "eval.\(suite.name): checkpoint '\(checkpoint)' has no model at \(modelDirectory) (run the \(stageName) stage first)",
                                at: at("checkpoints"))
         }
         let sampler = Sampler(temperature: suite.temperature, seed: UInt64(config.seed))
         let generator: ModelTextGenerator
         do { generator = try ModelTextGenerator.load(directory: modelDirectory, sampler: sampler) } catch {
-            throw RuntimeError("eval.\(suite.name): cannot load checkpoint '\(checkpoint)' from \(modelDirectory): \(error)", at: at("checkpoints"))
+            throw KondateError(.stageInput, "eval.\(suite.name): cannot load checkpoint '\(checkpoint)' from \(modelDirectory): \(error)", at: at("checkpoints"))
         }
         try FileManager.default.createDirectory(atPath: path(checkpoint), withIntermediateDirectories: true)
         let started = Date()
@@ -166,14 +166,14 @@ public struct EvalStage {
             prompt = try EvalPrompt(numFewShots: suite.fewShots, customPromptTemplate: suite.promptTemplate,
                                     customFewShotsTemplate: suite.fewShotsTemplate)
         } catch {
-            throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets"))
+            throw KondateError(.inputData, "eval.\(suite.name): \(error)", at: at("datasets"))
         }
         for i in datasets.indices { datasets[i].file = portablePath(datasets[i].file) }
         if !suite.metrics.isEmpty {
             for i in datasets.indices {
                 datasets[i].metricNames = suite.metrics.map(\.rawValue)
                 datasets[i].metrics = try suite.metrics.map { name in
-                    do { return try Metrics.metric(named: name.rawValue) } catch { throw RuntimeError("eval.\(suite.name).metrics: \(error)", at: at("metrics")) }
+                    do { return try Metrics.metric(named: name.rawValue) } catch { throw KondateError(.inputData, "eval.\(suite.name).metrics: \(error)", at: at("metrics")) }
                 }
                 datasets[i].unsupportedMetrics = []
             }
@@ -184,7 +184,7 @@ public struct EvalStage {
                 if i == n { log("eval.\(suite.name): \(checkpoint): \(name) \(n) samples generated") }
             }
         } catch let e as EvalError {
-            throw RuntimeError("eval.\(suite.name): \(e)", at: at("datasets"))
+            throw KondateError(.inputData, "eval.\(suite.name): \(e)", at: at("datasets"))
         }
         results.truncatedPrompts = generator.truncatedPrompts
         try write(results.json(), to: path(checkpoint, "results.json"))
@@ -225,16 +225,16 @@ public struct EvalStage {
         let seq = model.config.maxPositions
         let windows = suite.maxSamples ?? Int.max / (seq + 1) - 1
         guard let eos = generator.endOfSequence ?? generator.tokenizer.specialIDs["eos"] else {
-            throw RuntimeError("eval.\(suite.name): the model of '\(checkpoint)' has no end-of-sequence token to separate documents", at: at("checkpoints"))
+            throw KondateError(.inputData, "eval.\(suite.name): the model of '\(checkpoint)' has no end-of-sequence token to separate documents", at: at("checkpoints"))
         }
         var perFile = [JSON](), scores = [(String, Double?)](), rows = [(String, String)]()
         var totalLoss = 0.0, totalTokens = 0
         for file in files {
             let stream: [Int32]
             do { stream = try Self.tokens(file: file, tokenizer: generator.tokenizer, eos: eos, limit: windows * seq + 1) } catch {
-                throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets"))
+                throw KondateError(.inputData, "eval.\(suite.name): \(error)", at: at("datasets"))
             }
-            guard stream.count >= 2 else { throw RuntimeError("eval.\(suite.name): \(file) has fewer than two tokens to score", at: at("datasets")) }
+            guard stream.count >= 2 else { throw KondateError(.inputData, "eval.\(suite.name): \(file) has fewer than two tokens to score", at: at("datasets")) }
             let t = min(seq, stream.count - 1)
             let count = min(windows, (stream.count - 1) / t)
             var lossSum = 0.0, scored = 0
@@ -283,7 +283,7 @@ public struct EvalStage {
             // A generation suite always has a template (the schema derives one).
             template = try PromptTemplate(config.template ?? .builtin(RecipeSchema.defaultTemplate))
             tok = try TuneTokenizer(tokenizer: generator.tokenizer, specialTokens: config.specialTokens)
-        } catch let e as TuneDataError { throw RuntimeError("eval.\(suite.name): \(e.message)", at: at("template")) }
+        } catch let e as KondateError { throw KondateError(.template, "eval.\(suite.name): \(e.message)", at: at("template")) }
         let judge: OpenAICompatibleJudge? = suite.judge.map { j in
             OpenAICompatibleJudge(endpoint: j.endpoint, model: j.model, apiKey: ProcessInfo.processInfo.environment[j.apiKeyEnv])
         }
@@ -292,7 +292,7 @@ public struct EvalStage {
         var everyAnswer = [GenerationAnswer]()
         for file in files {
             let questions: [GenerationQuestion]
-            do { questions = try GenerationSuite.load(path: file) } catch { throw RuntimeError("eval.\(suite.name): \(error)", at: at("datasets")) }
+            do { questions = try GenerationSuite.load(path: file) } catch { throw KondateError(.inputData, "eval.\(suite.name): \(error)", at: at("datasets")) }
             let stem = Self.stem(file)
             var answers: [GenerationAnswer]
             do {
@@ -313,8 +313,8 @@ public struct EvalStage {
                 } progress: { i, n in
                     if i == n { log("eval.\(suite.name): \(checkpoint): \(stem) answering question \(n) of \(n)") }
                 }
-            } catch let e as TuneDataError {
-                throw RuntimeError("eval.\(suite.name): \(e.message)", at: at("template"))
+            } catch let e as KondateError {
+                throw KondateError(e.code, "eval.\(suite.name): \(e.message)", at: e.location ?? at("template"))
             }
             try write(GenerationSuite.answersJSONL(answers, modelID: checkpoint), to: path(checkpoint, "\(stem).answers.jsonl"))
             if let judge, judgeError == nil {

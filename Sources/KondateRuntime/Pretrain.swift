@@ -6,15 +6,6 @@ import KondateRecipe
 import KondateSupport
 import KondateTensor
 
-public struct RuntimeError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var location: SourceLocation?
-    public init(_ message: String, at location: SourceLocation? = nil) {
-        self.message = message
-        self.location = location
-    }
-    public var description: String { location.map { "\($0): \(message)" } ?? message }
-}
 
 extension ModelConfig {
     /// The runtime's model for a recipe's `model` section.
@@ -39,7 +30,7 @@ extension ModelConfig {
         self.init(arch: arch, vocabSize: m.vocabSize, hidden: m.hidden, ffn: m.ffn, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads,
                   maxPositions: m.maxPositions, normEps: Float(m.normEps), ropeTheta: m.ropeTheta.map { Float($0) } ?? ModelConfig.unusedRopeTheta,
                   tieEmbeddings: m.tieEmbeddings, activation: activation, initStd: Float(m.initStd))
-        do { try validate() } catch { throw RuntimeError(error.description, at: at("model")) }
+        do { try validate() } catch { throw KondateError(.inputData, error.description, at: at("model")) }
     }
 }
 
@@ -127,14 +118,14 @@ public struct PretrainStage {
         let config = try ModelConfig(model: self.config.model, locations: locations)
         let microBatch = self.config.parallel.microBatch
         guard p.globalBatch % microBatch == 0 else {
-            throw RuntimeError("pretrain.global_batch \(p.globalBatch) is not a multiple of parallel.micro_batch \(microBatch)",
+            throw KondateError(.batchSplit, "pretrain.global_batch \(p.globalBatch) is not a multiple of parallel.micro_batch \(microBatch)",
                                at: locations.at("pretrain.global_batch"))
         }
         let loader = try BatchLoader(mixture: mixture, globalBatch: p.globalBatch, microBatch: microBatch)
         let groups = distributed?.groups
         let leader = distributed?.isLeader ?? true
         if let groups, loader.microBatchesPerStep % groups.data.size != 0 {
-            throw RuntimeError("pretrain.global_batch \(p.globalBatch) = \(loader.microBatchesPerStep) micro-batches of \(microBatch), which " +
+            throw KondateError(.batchSplit, "pretrain.global_batch \(p.globalBatch) = \(loader.microBatchesPerStep) micro-batches of \(microBatch), which " +
                                "\(groups.data.size) data-parallel ranks cannot share; make it a multiple of micro_batch × \(groups.data.size)",
                                at: locations.at("pretrain.global_batch"))
         }
@@ -148,7 +139,7 @@ public struct PretrainStage {
         do {
             model = try Transformer(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
         } catch {
-            throw RuntimeError("\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
+            throw KondateError(.tensorSplit, "\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
                                at: locations.at("parallel"))
         }
         model.initialize(seed: UInt64(self.config.seed))
@@ -164,7 +155,7 @@ public struct PretrainStage {
                 lastLoss = state.extra["loss"]?.doubleValue ?? .nan
                 firstLoss = state.extra["first_loss"]?.doubleValue
             } catch {
-                throw RuntimeError("cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
+                throw KondateError(.checkpointFile, "cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
             }
             resumedFrom = trainer.step
             log("pretrain: resuming from \(latest.path) (step \(trainer.step))")
@@ -246,7 +237,7 @@ public struct PretrainStage {
         } else if leader {
             // The whole model, assembled from the final (sharded) checkpoint.
             guard let final = try Checkpoint.list(path("checkpoints")).last, final.step == p.steps else {
-                throw RuntimeError("pretrain: the final checkpoint is missing; run the same command again")
+                throw KondateError(.checkpointFile, "pretrain: the final checkpoint is missing; run the same command again")
             }
             let whole = try Transformer(config: config)
             try Checkpoint.restoreParameters(final.path, into: whole)
@@ -334,7 +325,7 @@ final class MetricsLog {
             try AtomicFile.write(Data(kept.map { $0 + "\n" }.joined().utf8), to: path)
         }
         if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw RuntimeError("cannot write \(path)") }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw KondateError(.disk, "cannot write \(path)") }
         handle = h
         handle.seekToEndOfFile()
         events = try tensorboard.map { try TensorBoardWriter(directory: $0) }

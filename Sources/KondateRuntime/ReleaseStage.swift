@@ -47,7 +47,7 @@ public struct ReleaseStage {
         let out = directory + "/release"
         let fm = FileManager.default
         guard fm.fileExists(atPath: source + "/config.json") else {
-            throw RuntimeError("release: checkpoint '\(release.checkpoint)' has no model at \(source)", at: at("checkpoint"))
+            throw KondateError(.stageInput, "release: checkpoint '\(release.checkpoint)' has no model at \(source)", at: at("checkpoint"))
         }
         let (safetensorsDType, torchDType) = Self.dtypes(release.dtype)
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)

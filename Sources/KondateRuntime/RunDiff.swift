@@ -1,3 +1,4 @@
+import KondateRecipe
 import Foundation
 import KondateSupport
 import KondateTensor
@@ -48,10 +49,10 @@ public struct RunDiff {
     public static func manifest(at directory: String) throws -> JSON {
         let path = directory + "/manifest.json"
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw RuntimeError("\(directory) has no manifest.json; give a run directory (kondate run --out) or a release directory")
+            throw KondateError(.runDirectory, "\(directory) has no manifest.json; give a run directory (kondate run --out) or a release directory")
         }
         do { return try JSONParser.parse(String(decoding: data, as: UTF8.self)) } catch {
-            throw RuntimeError("\(path): not valid JSON: \(error)")
+            throw KondateError(.runDirectory, "\(path): not valid JSON: \(error)")
         }
     }
 

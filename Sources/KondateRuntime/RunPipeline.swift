@@ -90,7 +90,7 @@ public struct RunPipeline {
         try checkRunDirectory()
         let plans = try StageKeys.plan(recipe: recipe, fullHash: options.fullHash)
         for pattern in options.only + options.force where !plans.contains(where: { Self.matches(pattern, $0) }) {
-            throw RuntimeError("no stage matches '\(pattern)'; the stages are " + plans.map(\.id).joined(separator: ", "))
+            throw KondateError(.unknownStage, "no stage matches '\(pattern)'; the stages are " + plans.map(\.id).joined(separator: ", "))
         }
         var lastIndex = plans.count - 1
         if let until = options.until {
@@ -99,7 +99,7 @@ public struct RunPipeline {
             } else if let index = plans.firstIndex(where: { $0.id == until }) {
                 lastIndex = index
             } else {
-                throw RuntimeError("--until '\(until)' is neither a stage group (\(Self.groups.joined(separator: ", "))) nor a stage: " +
+                throw KondateError(.unknownStage, "--until '\(until)' is neither a stage group (\(Self.groups.joined(separator: ", "))) nor a stage: " +
                                    plans.map(\.id).joined(separator: ", "))
             }
         }
@@ -123,7 +123,7 @@ public struct RunPipeline {
             }
             for input in plan.inputs {
                 guard let done = results.first(where: { $0.plan.id == input }), done.status != .notRun || done.record != nil else {
-                    throw RuntimeError("\(plan.id) needs \(input), which has not run in \(directory); run it first (drop --only)")
+                    throw KondateError(.stageInput, "\(plan.id) needs \(input), which has not run in \(directory); run it first (drop --only)")
                 }
             }
             try store.link(plan)
@@ -142,6 +142,10 @@ public struct RunPipeline {
                 log("warning: \(plan.id): \(problems.joined(separator: "; ")); recomputing")
             } else if forced {
                 note = "forced"
+            }
+            if ProcessInfo.processInfo.environment["KONDATE_FAULT_INTERNAL"] == plan.id {
+                // Lets the tests check how an internal error reaches the user (exit status 2).
+                throw KondateError.bug("KONDATE_FAULT_INTERNAL: a failure injected at \(plan.id)")
             }
             try store.clear(plan, keepCheckpoints: !forced)
             let summary: JSON
@@ -202,7 +206,7 @@ public struct RunPipeline {
               let manifest = try? JSONParser.parse(String(decoding: data, as: UTF8.self)),
               let name = manifest["recipe"]?["name"]?.stringValue, name != recipe.name else { return }
         if options.force.isEmpty {
-            throw RuntimeError("\(directory) holds a run of recipe '\(name)', not '\(recipe.name)'; use another --out directory, " +
+            throw KondateError(.runDirectory, "\(directory) holds a run of recipe '\(name)', not '\(recipe.name)'; use another --out directory, " +
                                "or --force all to reuse it")
         }
     }
@@ -237,49 +241,45 @@ final class StageContext {
 
     func tokenizer() throws -> (file: String, tokenizer: any Tokenizer) {
         if let tokenizerCache { return tokenizerCache }
-        guard case let .tokenizer(config)? = graph.stage("tokenizer")?.payload else { throw RuntimeError("the recipe has no tokenizer section") }
-        let loaded = try corpusErrors { try corpus.loadTokenizer(config) }
+        guard case let .tokenizer(config)? = graph.stage("tokenizer")?.payload else { throw KondateError.bug("the recipe has no tokenizer section") }
+        let loaded = try corpus.loadTokenizer(config)
         tokenizerCache = loaded
         return loaded
     }
 
     func mixture() throws -> Mixture {
         if let mixtureCache { return mixtureCache }
-        guard case let .corpusMix(config)? = graph.stage("corpus.mix")?.payload else { throw RuntimeError("the recipe has no corpus to mix") }
-        let mixture = try corpusErrors { try corpus.mixture(config) }
+        guard case let .corpusMix(config)? = graph.stage("corpus.mix")?.payload else { throw KondateError.bug("the recipe has no corpus to mix") }
+        let mixture = try corpus.mixture(config)
         mixtureCache = mixture
         return mixture
-    }
-
-    func corpusErrors<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as CorpusError { throw RuntimeError(e.message, at: e.location) }
     }
 
     /// Runs one stage (other than eval) and returns its summary.
     func execute(_ stage: Stage) throws -> JSON {
         switch stage.payload {
         case let .corpusPrepare(config):
-            return try corpusErrors { try corpus.prepare(config) }.json
+            return try corpus.prepare(config).json
         case let .tokenizer(config):
-            let prepared = try corpusErrors { try corpus.prepareTokenizer(config) }
+            let prepared = try corpus.prepareTokenizer(config)
             tokenizerCache = prepared
             return .object([("vocabulary_size", .int(prepared.tokenizer.vocabularySize)),
                             ("file", .string(config.path == nil ? "tokenizer.json" : prepared.file))])
         case let .corpusTokenize(config):
             let tokenizer = try tokenizer().tokenizer
             let started = Date()
-            let (documents, tokens) = try corpusErrors { try corpus.tokenize(config, with: tokenizer) }
+            let (documents, tokens) = try corpus.tokenize(config, with: tokenizer)
             return .object([("documents", .int(documents)), ("tokens", .int(tokens)), ("seconds", .double(Date().timeIntervalSince(started)))])
         case .corpusMix:
             let mixture = try mixture()
-            try corpusErrors { try corpus.writeMixture(mixture) }
+            try corpus.writeMixture(mixture)
             return mixture.reportJSON
         case .pretrain, .tune:
             return try executeTraining(stage.id)
         case let .release(config):
             return try ReleaseStage(config: config, recipe: recipe, directory: directory, log: log).run()
         case .eval:
-            throw RuntimeError("internal: eval stages run through evaluate(_:skipJudge:)")
+            throw KondateError.bug("eval stages run through evaluate(_:skipJudge:)")
         }
     }
 
@@ -300,7 +300,7 @@ final class StageContext {
             tune.distributed = distributed
             return try tune.run().json
         default:
-            throw RuntimeError("\(id) is not a training stage")
+            throw KondateError.bug("\(id) is not a training stage")
         }
     }
 

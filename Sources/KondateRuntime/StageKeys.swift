@@ -27,7 +27,7 @@ public struct FileFingerprint: Sendable, Equatable {
         if full || size <= fullHashLimit {
             return FileFingerprint(path: path, size: size, sha256: try SHA256.hex(file: path), method: "sha256")
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw RuntimeError("cannot read \(path)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw KondateError(.inputData, "cannot read \(path)") }
         defer { try? handle.close() }
         var hasher = SHA256()
         hasher.update(Array(String(size).utf8))
@@ -97,11 +97,7 @@ public enum StageKeys {
 
     public static func plan(graph: ExecutionGraph, fullHash: Bool = false) throws -> [StagePlan] {
         func files(_ paths: InputPaths) throws -> [FileFingerprint] {
-            do {
-                return try DocumentReader.expand(paths).map { try FileFingerprint.of($0, full: fullHash) }
-            } catch let e as CorpusError {
-                throw RuntimeError(e.message, at: e.location)
-            }
+            try DocumentReader.expand(paths).map { try FileFingerprint.of($0, full: fullHash) }
         }
         var keys = [String: String]()
         var plans = [StagePlan]()
@@ -113,7 +109,7 @@ public enum StageKeys {
             case let .tokenizer(c):
                 if let path = c.path {
                     guard let resolved = TokenizerLoader.file(at: path.resolved) else {
-                        throw RuntimeError("tokenizer.path '\(path.written)' is not a tokenizer file or a directory holding one", at: path.location)
+                        throw KondateError(.inputData, "tokenizer.path '\(path.written)' is not a tokenizer file or a directory holding one", at: path.location)
                     }
                     inputFiles = [try FileFingerprint.of(resolved, full: true)]
                 }

@@ -81,7 +81,7 @@ public struct TuneStage {
         let source = try sourceModel()
         let whole: Transformer
         do { whole = try HFModel.load(directory: source) } catch {
-            throw RuntimeError("tune.\(stage.name): cannot load the starting model from \(source): \(error) " +
+            throw KondateError(.stageInput, "tune.\(stage.name): cannot load the starting model from \(source): \(error) " +
                                "(run the '\(stage.from)' stage first)", at: at("from"))
         }
         let groups = distributed?.groups
@@ -90,7 +90,7 @@ public struct TuneStage {
         let model: Transformer
         if let groups {
             do { model = try Transformer(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor) } catch {
-                throw RuntimeError("tune.\(stage.name): \(error.description) (the layout is tensor \(groups.tensor.size) × pipeline \(groups.pipeline.size))",
+                throw KondateError(.tensorSplit, "tune.\(stage.name): \(error.description) (the layout is tensor \(groups.tensor.size) × pipeline \(groups.pipeline.size))",
                                    at: locations.at("parallel"))
             }
             model.copySlices(of: whole)
@@ -100,14 +100,14 @@ public struct TuneStage {
         let tokenizerFile = tokenizerPath ?? source
         let tokenizer: any Tokenizer
         do { tokenizer = try TokenizerLoader.load(path: tokenizerFile) } catch {
-            throw RuntimeError("tune.\(stage.name): no tokenizer: \(error)", at: at("from"))
+            throw KondateError(.stageInput, "tune.\(stage.name): no tokenizer: \(error)", at: at("from"))
         }
         let tok: TuneTokenizer
         let template: PromptTemplate
         do {
             tok = try TuneTokenizer(tokenizer: tokenizer, specialTokens: config.specialTokens)
             template = try PromptTemplate(config.template)
-        } catch let e as TuneDataError { throw RuntimeError(e.message, at: at("template")) }
+        } catch let e as KondateError { throw KondateError(e.code, e.message, at: e.location ?? at("template")) }
         let maxLength = min(stage.maxLength, model.config.maxPositions)
 
         // Examples, repeated by epochs × weight.
@@ -116,20 +116,16 @@ public struct TuneStage {
             let dataset = input.dataset
             var tokenized: [TokenizedExample] = []
             let format = dataset.format
-            do {
-                for file in try DocumentReader.expand(input.paths) {
-                    for example in try InstructionData.read(path: file, format: format) {
-                        tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == .all), maxLength: maxLength))
-                    }
+            for file in try DocumentReader.expand(input.paths) {
+                for example in try InstructionData.read(path: file, format: format) {
+                    tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == .all), maxLength: maxLength))
                 }
-            } catch let e as TuneDataError { throw RuntimeError(e.message, at: e.location) } catch let e as CorpusError {
-                throw RuntimeError(e.message, at: e.location)
             }
             let repeats = dataset.epochs * dataset.weight
             for _ in 0..<Int(repeats) { examples += tokenized }
             examples += tokenized.prefix(Int(((repeats - repeats.rounded(.down)) * Double(tokenized.count)).rounded()))
         }
-        guard !examples.isEmpty else { throw RuntimeError("tune.\(stage.name): the datasets hold no examples", at: at("datasets")) }
+        guard !examples.isEmpty else { throw KondateError(.inputData, "tune.\(stage.name): the datasets hold no examples", at: at("datasets")) }
         let truncated = examples.filter(\.truncated).count
         if truncated > 0 { log("tune.\(stage.name): \(truncated) example(s) truncated to \(maxLength + 1) tokens") }
 
@@ -149,7 +145,7 @@ public struct TuneStage {
         }
         let microBatch = min(stage.microBatch, stage.globalBatch)
         guard stage.globalBatch % microBatch == 0 else {
-            throw RuntimeError("tune.\(stage.name).global_batch \(stage.globalBatch) is not a multiple of micro_batch \(microBatch)", at: at("global_batch"))
+            throw KondateError(.batchSplit, "tune.\(stage.name).global_batch \(stage.globalBatch) is not a multiple of micro_batch \(microBatch)", at: at("global_batch"))
         }
         let steps = max(1, (rows.count + stage.globalBatch - 1) / stage.globalBatch)
         BLAS.setThreads(threads)
@@ -185,7 +181,7 @@ public struct TuneStage {
         if let latest = try Checkpoint.list(checkpoints).last {
             let state: Checkpoint.State
             do { state = try Checkpoint.state(latest.path) } catch {
-                throw RuntimeError("\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
+                throw KondateError(.checkpointFile, "\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
             }
             let extra = state.extra
             let mismatch = [("starting model", extra["start_model_sha256"]?.stringValue != startDigest),
@@ -198,7 +194,7 @@ public struct TuneStage {
                 for old in try Checkpoint.list(checkpoints) { try fm.removeItem(atPath: old.path) }
             } else {
                 do { try Checkpoint.restore(latest.path, into: trainer) } catch {
-                    throw RuntimeError("\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
+                    throw KondateError(.checkpointFile, "\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
                 }
                 firstLoss = extra["first_loss"]?.doubleValue
                 lastLoss = extra["loss"]?.doubleValue ?? .nan
@@ -236,7 +232,7 @@ public struct TuneStage {
                 do { report = try trainer.step(batches, seq: maxLength) } catch {
                     // Every rank sees a collective error together: it ends their stage without aborting the job.
                     if distributed != nil && DistributedContext.isCollective(error) { throw error }
-                    throw RuntimeError("\(name): \(error)")
+                    throw KondateError(.inputData, "\(name): \(error)")
                 }
                 trainedTokens += counted
                 if let progress {
@@ -283,7 +279,7 @@ public struct TuneStage {
         } else if leader {
             // The whole model, assembled from the final (sharded) checkpoint.
             guard let final = try Checkpoint.list(checkpoints).last, final.step == steps else {
-                throw RuntimeError("\(name): the final checkpoint is missing; run the same command again")
+                throw KondateError(.checkpointFile, "\(name): the final checkpoint is missing; run the same command again")
             }
             try Checkpoint.restoreParameters(final.path, into: whole)
             try HFModel.export(whole, to: out, extras: extras)

@@ -30,7 +30,7 @@ extension Checkpoint {
             guard failures > 0 else { return }
             if leader { try? fm.removeItem(atPath: tmp) }
             let previous = (try? list(root))?.last.map { "; the previous checkpoint \(($0.path as NSString).lastPathComponent) is intact" } ?? ""
-            throw CheckpointError(final, "cannot write the checkpoint: \(failure ?? "another rank could not write its part")\(previous); " +
+            throw FileError(.checkpoint, final, "cannot write the checkpoint: \(failure ?? "another rank could not write its part")\(previous); " +
                                   "free space and run the same command again to resume")
         }
         var failure: String?
@@ -128,14 +128,14 @@ final class CheckpointReader {
         guard let data = FileManager.default.contents(atPath: layoutPath), let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)),
               json["format"]?.stringValue == "kondate-sharded-checkpoint-1", let t = json["tensor"]?.intValue, let p = json["pipeline"]?.intValue,
               case let .array(shards)? = json["optimizer_shards"] else {
-            throw CheckpointError(layoutPath, "not a Kondate sharded checkpoint layout (format kondate-sharded-checkpoint-1)")
+            throw FileError(.checkpoint, layoutPath, "not a Kondate sharded checkpoint layout (format kondate-sharded-checkpoint-1)")
         }
         tensorSize = t
         pipelineSize = p
         for s in shards {
             guard let t = s["tensor"]?.intValue, let p = s["pipeline"]?.intValue, let start = s["start"]?.intValue, let count = s["count"]?.intValue,
                   let file = s["file"]?.stringValue, !file.contains("/") else {
-                throw CheckpointError(layoutPath, "malformed optimizer shard \(s.rendered(pretty: false))")
+                throw FileError(.checkpoint, layoutPath, "malformed optimizer shard \(s.rendered(pretty: false))")
             }
             optimizerShards.append(OptimizerShard(tensor: t, pipeline: p, start: start, count: count, file: file))
         }
@@ -165,14 +165,14 @@ final class CheckpointReader {
         var out = [Float](repeating: 0, count: layout(tensor: t, pipeline: p).count)
         var covered = 0
         for s in optimizerShards where s.tensor == t && s.pipeline == p {
-            guard s.start >= 0, s.start + s.count <= out.count else { throw CheckpointError(path(s.file), "range outside the shard's parameters") }
+            guard s.start >= 0, s.start + s.count <= out.count else { throw FileError(.checkpoint, path(s.file), "range outside the shard's parameters") }
             try out.withUnsafeMutableBufferPointer { buffer in
                 try file(s.file).read(kind == .expAvg ? "exp_avg" : "exp_avg_sq", into: UnsafeMutableBufferPointer(rebasing: buffer[s.start..<(s.start + s.count)]))
             }
             covered += s.count
         }
         guard covered == out.count else {
-            throw CheckpointError(directory, "the optimizer files of tensor rank \(t), pipeline stage \(p) cover \(covered) of \(out.count) moments")
+            throw FileError(.checkpoint, directory, "the optimizer files of tensor rank \(t), pipeline stage \(p) cover \(covered) of \(out.count) moments")
         }
         flatMoments[key] = out
         return out
@@ -188,19 +188,19 @@ final class CheckpointReader {
             }
         }
         guard let p = (0..<pipelineSize).first(where: { layout(tensor: 0, pipeline: $0)[name] != nil }) else {
-            throw CheckpointError(directory, "no shard holds \(name)")
+            throw FileError(.checkpoint, directory, "no shard holds \(name)")
         }
         var whole: [Float] = []
         for t in 0..<tensorSize {
             let local = layout(tensor: t, pipeline: p)
-            guard let tensor = local[name] else { throw CheckpointError(directory, "tensor rank \(t) of stage \(p) lacks \(name)") }
+            guard let tensor = local[name] else { throw FileError(.checkpoint, directory, "tensor rank \(t) of stage \(p) lacks \(name)") }
             if whole.isEmpty { whole = [Float](repeating: 0, count: tensor.fullShape.reduce(1, *)) }
             let values: [Float]
             switch kind {
             case .parameters: values = try file(Checkpoint.modelFile(tensor: t, pipeline: p)).floats(name)
             case .expAvg, .expAvgSq: values = Array(try flat(kind, tensor: t, pipeline: p)[tensor.offset..<(tensor.offset + tensor.count)])
             }
-            guard values.count == tensor.count else { throw CheckpointError(directory, "\(name) of tensor rank \(t) has \(values.count) values, not \(tensor.count)") }
+            guard values.count == tensor.count else { throw FileError(.checkpoint, directory, "\(name) of tensor rank \(t) has \(values.count) values, not \(tensor.count)") }
             for s in tensor.segments(rank: t, parts: tensorSize) {
                 for j in 0..<s.count { whole[s.full + j] = values[s.local + j] }
             }
@@ -213,7 +213,7 @@ final class CheckpointReader {
     func read(_ name: String, _ kind: Kind, shard: ModelShard, tensor: ParameterLayout.Tensor, into out: UnsafeMutablePointer<Float>) throws {
         let whole = try full(name, kind)
         guard whole.count == tensor.fullShape.reduce(1, *) else {
-            throw CheckpointError(directory, "\(name) has \(whole.count) values, the model expects \(tensor.fullShape)")
+            throw FileError(.checkpoint, directory, "\(name) has \(whole.count) values, the model expects \(tensor.fullShape)")
         }
         for s in tensor.segments(rank: shard.tensorRank, parts: shard.tensorSize) {
             whole.withUnsafeBufferPointer { (out + s.local).update(from: $0.baseAddress! + s.full, count: s.count) }

@@ -1,15 +1,6 @@
 import Foundation
 import KondateSupport
 
-public struct CheckpointError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var reason: String
-    public init(_ path: String, _ reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    public var description: String { "\(path): \(reason)" }
-}
 
 /// Training checkpoints. Each lives in its own directory `step_NNNNNNNN/`:
 ///
@@ -60,7 +51,7 @@ public enum Checkpoint {
             // A full disk (or any failed write) leaves the earlier checkpoints as they were.
             try? fm.removeItem(atPath: tmp)
             let previous = (try? list(root))?.last.map { "; the previous checkpoint \(($0.path as NSString).lastPathComponent) is intact" } ?? ""
-            throw CheckpointError(final, "cannot write the checkpoint: \(error)\(previous); free space and run the same command again to resume")
+            throw FileError(.checkpoint, final, "cannot write the checkpoint: \(error)\(previous); free space and run the same command again to resume")
         }
         if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
         try AtomicFile.commit(tmp, to: final)
@@ -131,26 +122,26 @@ public enum Checkpoint {
         let dir = directory as NSString
         let sumsPath = dir.appendingPathComponent("SHA256SUMS")
         guard let text = try? String(contentsOfFile: sumsPath, encoding: .utf8) else {
-            throw CheckpointError(directory, "no SHA256SUMS: the checkpoint is incomplete (interrupted while writing?)")
+            throw FileError(.checkpoint, directory, "no SHA256SUMS: the checkpoint is incomplete (interrupted while writing?)")
         }
         var expected: [String: String] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
             let name = parts.count == 2 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
             guard parts.count == 2, parts[0].count == 64, !name.isEmpty, !name.contains("/") else {
-                throw CheckpointError(sumsPath, "malformed line '\(line)'")
+                throw FileError(.checkpoint, sumsPath, "malformed line '\(line)'")
             }
             expected[name] = String(parts[0])
         }
         let required = expected["layout.json"] != nil ? ["trainer.json", "layout.json"] : files
-        for f in required where expected[f] == nil { throw CheckpointError(sumsPath, "no checksum for \(f)") }
+        for f in required where expected[f] == nil { throw FileError(.checkpoint, sumsPath, "no checksum for \(f)") }
         for f in expected.keys.sorted() {
             let want = expected[f]!
             let path = dir.appendingPathComponent(f)
-            guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError(path, "missing from the checkpoint") }
+            guard FileManager.default.fileExists(atPath: path) else { throw FileError(.checkpoint, path, "missing from the checkpoint") }
             let got = try SHA256.hex(file: path)
             if got != want {
-                throw CheckpointError(path, "checksum mismatch (SHA-256 \(got.prefix(16))…, SHA256SUMS says \(want.prefix(16))…): " +
+                throw FileError(.checkpoint, path, "checksum mismatch (SHA-256 \(got.prefix(16))…, SHA256SUMS says \(want.prefix(16))…): " +
                                       "the file is corrupt; resume from an earlier checkpoint")
             }
         }
@@ -164,7 +155,7 @@ public enum Checkpoint {
               let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)),
               json["format"]?.stringValue == "kondate-checkpoint-1",
               let step = json["step"]?.intValue, let optimizerStep = json["optimizer_step"]?.intValue, let model = json["model"] else {
-            throw CheckpointError(path, "not a Kondate checkpoint state (format kondate-checkpoint-1)")
+            throw FileError(.checkpoint, path, "not a Kondate checkpoint state (format kondate-checkpoint-1)")
         }
         let config = try JSONDecoder().decode(ModelConfig.self, from: Data(model.rendered(pretty: false).utf8))
         return State(step: step, optimizerStep: optimizerStep, config: config, extra: json["extra"] ?? .object([]))
@@ -178,7 +169,7 @@ public enum Checkpoint {
     public static func restore(_ directory: String, into trainer: Trainer) throws -> State {
         let state = try state(directory)
         guard state.config == trainer.model.config else {
-            throw CheckpointError(directory, "the checkpoint's model configuration differs from the recipe's; start a new run directory")
+            throw FileError(.checkpoint, directory, "the checkpoint's model configuration differs from the recipe's; start a new run directory")
         }
         let reader = try CheckpointReader(directory: directory, config: state.config)
         let model = trainer.model, optimizer = trainer.optimizer
@@ -209,7 +200,7 @@ extension Checkpoint {
     public static func restoreParameters(_ directory: String, into model: any TrainableModel) throws {
         let state = try state(directory)
         guard state.config == model.config else {
-            throw CheckpointError(directory, "the checkpoint's model configuration differs from the model's")
+            throw FileError(.checkpoint, directory, "the checkpoint's model configuration differs from the model's")
         }
         let reader = try CheckpointReader(directory: directory, config: state.config)
         for t in model.layout.tensors {

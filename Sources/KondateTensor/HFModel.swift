@@ -1,15 +1,6 @@
 import Foundation
 import KondateSupport
 
-public struct HFModelError: Error, CustomStringConvertible, Sendable {
-    public var path: String
-    public var reason: String
-    public init(_ path: String, _ reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    public var description: String { "\(path): \(reason)" }
-}
 
 /// Hugging Face model directories: `config.json` for `LlamaForCausalLM` or `GPT2LMHeadModel`,
 /// `model.safetensors` (or shards with `model.safetensors.index.json`), `generation_config.json`
@@ -72,7 +63,7 @@ public enum HFModel {
     /// Reads a model configuration from a `config.json`, refusing what the runtime cannot run
     /// (rope scaling, biases on LLaMA, other activations) with the field named.
     public static func config(from json: JSON, file: String) throws -> ModelConfig {
-        func fail(_ why: String) -> HFModelError { HFModelError(file, why) }
+        func fail(_ why: String) -> FileError { FileError(.model, file, why) }
         func int(_ key: String) throws -> Int {
             guard let v = json[key]?.intValue else { throw fail("'\(key)' is missing or not an integer") }
             return v
@@ -167,11 +158,11 @@ public enum HFModel {
     public static func load(directory: String) throws -> Transformer {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configPath) else {
-            throw HFModelError(directory, "no config.json; is this a Hugging Face model directory?")
+            throw FileError(.model, directory, "no config.json; is this a Hugging Face model directory?")
         }
         let json: JSON
         do { json = try JSONParser.parse(String(decoding: data, as: UTF8.self)) } catch {
-            throw HFModelError(configPath, "invalid JSON: \(error.description)")
+            throw FileError(.model, configPath, "invalid JSON: \(error.description)")
         }
         let config = try config(from: json, file: configPath)
         let model = try Transformer(config: config)
@@ -186,11 +177,11 @@ public enum HFModel {
         let index = dir.appendingPathComponent("model.safetensors.index.json")
         if let data = FileManager.default.contents(atPath: index) {
             guard let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), case let .object(map)? = json["weight_map"] else {
-                throw HFModelError(index, "invalid index: expected {\"weight_map\": {tensor: file}}")
+                throw FileError(.model, index, "invalid index: expected {\"weight_map\": {tensor: file}}")
             }
             var files: [String] = []
             for (_, v) in map {
-                guard let f = v.stringValue, !f.contains("/") else { throw HFModelError(index, "weight_map entries must be file names in the directory") }
+                guard let f = v.stringValue, !f.contains("/") else { throw FileError(.model, index, "weight_map entries must be file names in the directory") }
                 if !files.contains(f) { files.append(f) }
             }
             return files.sorted().map { dir.appendingPathComponent($0) }
@@ -198,9 +189,9 @@ public enum HFModel {
         let single = dir.appendingPathComponent("model.safetensors")
         guard FileManager.default.fileExists(atPath: single) else {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("pytorch_model.bin")) {
-                throw HFModelError(directory, "only pytorch_model.bin found; Kondate reads safetensors (convert with transformers' save_pretrained(safe_serialization=True))")
+                throw FileError(.model, directory, "only pytorch_model.bin found; Kondate reads safetensors (convert with transformers' save_pretrained(safe_serialization=True))")
             }
-            throw HFModelError(directory, "no model.safetensors or model.safetensors.index.json")
+            throw FileError(.model, directory, "no model.safetensors or model.safetensors.index.json")
         }
         return [single]
     }
@@ -223,12 +214,12 @@ public enum HFModel {
                 if isIgnorable(name) { continue }
                 if name == "lm_head.weight" && model.config.tieEmbeddings { continue }   // saved tied copy
                 guard let t = layout[name] else {
-                    throw HFModelError(path, "unexpected tensor '\(entry.name)' for a \(model.config.arch.rawValue) model of this shape")
+                    throw FileError(.model, path, "unexpected tensor '\(entry.name)' for a \(model.config.arch.rawValue) model of this shape")
                 }
-                guard loaded.insert(name).inserted else { throw HFModelError(path, "tensor '\(entry.name)' appears in more than one file") }
+                guard loaded.insert(name).inserted else { throw FileError(.model, path, "tensor '\(entry.name)' appears in more than one file") }
                 let expected = t.transposedInHF ? [t.shape[1], t.shape[0]] : t.shape
                 guard entry.shape == expected else {
-                    throw HFModelError(path, "tensor '\(entry.name)' has shape \(entry.shape); config.json implies \(expected)")
+                    throw FileError(.model, path, "tensor '\(entry.name)' has shape \(entry.shape); config.json implies \(expected)")
                 }
                 let target = model.tensor(name)!
                 if t.transposedInHF {
@@ -241,7 +232,7 @@ public enum HFModel {
         }
         let missing = layout.tensors.map(\.name).filter { !loaded.contains($0) }
         if !missing.isEmpty {
-            throw HFModelError(files.first ?? "", "missing \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? ", …" : "")")
+            throw FileError(.model, files.first ?? "", "missing \(missing.count) tensor(s): \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? ", …" : "")")
         }
     }
 
@@ -270,7 +261,7 @@ public enum HFModel {
         if let tokenizer = extras.tokenizerFile {
             let isSentencePiece = tokenizer.hasSuffix(".model")
             let destination = dir.appendingPathComponent(isSentencePiece ? "tokenizer.model" : "tokenizer.json")
-            guard var bytes = fm.contents(atPath: tokenizer) else { throw HFModelError(tokenizer, "cannot read the tokenizer file") }
+            guard var bytes = fm.contents(atPath: tokenizer) else { throw FileError(.model, tokenizer, "cannot read the tokenizer file") }
             if !isSentencePiece, let bos = extras.specialTokens["bos"], let id = extras.bosTokenID {
                 bytes = try addingBeginningOfSequence(tokenizerJSON: bytes, token: bos, id: id, file: tokenizer)
             }
@@ -296,9 +287,9 @@ public enum HFModel {
     static func addingBeginningOfSequence(tokenizerJSON data: Data, token: String, id: Int, file: String) throws -> Data {
         let json: JSON
         do { json = try JSONParser.parse(String(decoding: data, as: UTF8.self)) } catch {
-            throw HFModelError(file, "not valid JSON: \(error.description)")
+            throw FileError(.model, file, "not valid JSON: \(error.description)")
         }
-        guard case var .object(entries) = json else { throw HFModelError(file, "expected a JSON object") }
+        guard case var .object(entries) = json else { throw FileError(.model, file, "expected a JSON object") }
         let existing = json["post_processor"] ?? .null
         if existing["type"]?.stringValue == "TemplateProcessing" { return data }
         func special(_ typeID: Int) -> JSON { .object([("SpecialToken", .object([("id", .string(token)), ("type_id", .int(typeID))]))]) }

@@ -1,16 +1,6 @@
 import Foundation
 import KondateSupport
 
-/// Why a safetensors file was refused.
-public struct SafetensorsError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var reason: String
-    public init(file: String, _ reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-    public var description: String { "\(file): \(reason)" }
-}
 
 /// A safetensors file (huggingface/safetensors format): an 8-byte little-endian header length, a JSON
 /// header, then the tensor bytes. The reader validates everything before trusting it: header size
@@ -44,13 +34,13 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
-            throw SafetensorsError(file: path, "cannot read the file")
+            throw FileError(.safetensors, path, "cannot read the file")
         }
         try self.init(data: data, file: path)
     }
 
     public init(data: Data, file: String) throws {
-        func fail(_ why: String) -> SafetensorsError { SafetensorsError(file: file, "not a valid safetensors file: \(why)") }
+        func fail(_ why: String) -> FileError { FileError(.safetensors, file, "not a valid safetensors file: \(why)") }
         guard data.count >= 8 else { throw fail("shorter than the 8-byte header length") }
         let n = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian }
         guard n <= UInt64(Self.maxHeaderSize) else { throw fail("header length \(n) exceeds \(Self.maxHeaderSize) bytes") }
@@ -123,7 +113,7 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     /// The tensor as Float32 values (F32, BF16 and F16 are converted; other dtypes are refused).
     public func floats(_ name: String) throws -> [Float] {
-        guard let e = entry(name) else { throw SafetensorsError(file: file, "no tensor '\(name)'") }
+        guard let e = entry(name) else { throw FileError(.safetensors, file, "no tensor '\(name)'") }
         return try [Float](unsafeUninitializedCapacity: e.count) { buffer, initialized in
             try read(name, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<e.count]))
             initialized = e.count
@@ -132,9 +122,9 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     /// Reads the tensor into `out` (exactly its element count), converting BF16 and F16 to F32.
     public func read(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
-        guard let e = entry(name) else { throw SafetensorsError(file: file, "no tensor '\(name)'") }
+        guard let e = entry(name) else { throw FileError(.safetensors, file, "no tensor '\(name)'") }
         guard out.count == e.count else {
-            throw SafetensorsError(file: file, "tensor '\(name)' has \(e.count) values; \(out.count) expected")
+            throw FileError(.safetensors, file, "tensor '\(name)' has \(e.count) values; \(out.count) expected")
         }
         let start = bufferStart + e.range.lowerBound
         try data.withUnsafeBytes { raw in
@@ -145,7 +135,7 @@ public struct SafetensorsFile: @unchecked Sendable {
                 for i in 0..<e.count { out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self).littleEndian) << 16) }
             case "F16":
                 for i in 0..<e.count { out[i] = Self.half(raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self).littleEndian) }
-            default: throw SafetensorsError(file: file, "tensor '\(name)' is \(e.dtype); Kondate reads F32, BF16 and F16")
+            default: throw FileError(.safetensors, file, "tensor '\(name)' is \(e.dtype); Kondate reads F32, BF16 and F16")
             }
         }
     }
@@ -189,7 +179,7 @@ public struct SafetensorsFile: @unchecked Sendable {
     /// F16 converted with round-to-nearest-even (values beyond F16's range become ±inf, as in torch).
     public static func write(_ tensors: [TensorSource], metadata: [String: String] = [:], dtype: String = "F32", to path: String) throws {
         guard let width = writableDTypes[dtype] else {
-            throw SafetensorsError(file: path, "cannot write dtype '\(dtype)'; Kondate writes F32, BF16 and F16")
+            throw FileError(.safetensors, path, "cannot write dtype '\(dtype)'; Kondate writes F32, BF16 and F16")
         }
         let sorted = tensors.sorted { $0.name < $1.name }
         var header: [(String, JSON)] = []
@@ -197,7 +187,7 @@ public struct SafetensorsFile: @unchecked Sendable {
         var seen = Set<String>()
         var offset = 0
         for t in sorted {
-            guard seen.insert(t.name).inserted else { throw SafetensorsError(file: path, "tensor '\(t.name)' is given twice") }
+            guard seen.insert(t.name).inserted else { throw FileError(.safetensors, path, "tensor '\(t.name)' is given twice") }
             let count = t.shape.reduce(1, *)
             header.append((t.name, .object([("dtype", .string(dtype)), ("shape", .array(t.shape.map(JSON.int))),
                                              ("data_offsets", .array([.int(offset), .int(offset + width * count)]))])))
@@ -213,7 +203,7 @@ public struct SafetensorsFile: @unchecked Sendable {
             for t in sorted {
                 try t.values { values in
                     guard values.count == t.shape.reduce(1, *) else {
-                        throw SafetensorsError(file: path, "tensor '\(t.name)' has \(values.count) values for shape \(t.shape)")
+                        throw FileError(.safetensors, path, "tensor '\(t.name)' has \(values.count) values for shape \(t.shape)")
                     }
                     switch dtype {
                     case "F32":

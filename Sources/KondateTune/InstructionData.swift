@@ -35,15 +35,6 @@ public struct InstructionExample: Sendable, Equatable {
     }
 }
 
-public struct TuneDataError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var location: SourceLocation?
-    public init(_ message: String, at location: SourceLocation? = nil) {
-        self.message = message
-        self.location = location
-    }
-    public var description: String { location.map { "\($0): \(message)" } ?? message }
-}
 
 /// Readers for the tuning formats: JSON Lines (one object per line) or a JSON array of objects.
 ///
@@ -58,16 +49,16 @@ public enum InstructionData {
     public typealias Format = TuneDataFormat
 
     public static func read(path: String, format: Format) throws -> [InstructionExample] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TuneDataError("\(path): cannot read the file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw KondateError(.inputData, "\(path): cannot read the file") }
         let text = String(decoding: data, as: UTF8.self)
         var objects: [(JSON, Int)] = []
         let trimmed = text.drop { $0.isWhitespace }
         if trimmed.first == "[" {
             let json: JSON
             do { json = try JSONParser.parse(text) } catch {
-                throw TuneDataError("not valid JSON: \(error.description)", at: SourceLocation(file: path, line: 1, column: 1))
+                throw KondateError(.inputData, "not valid JSON: \(error.description)", at: SourceLocation(file: path, line: 1, column: 1))
             }
-            guard let items = json.arrayValue else { throw TuneDataError("expected a JSON array of examples", at: SourceLocation(file: path, line: 1, column: 1)) }
+            guard let items = json.arrayValue else { throw KondateError(.inputData, "expected a JSON array of examples", at: SourceLocation(file: path, line: 1, column: 1)) }
             // Line numbers of array items are not tracked; report the item index as a line-like position.
             objects = items.enumerated().map { ($1, $0 + 1) }
         } else {
@@ -75,7 +66,7 @@ public enum InstructionData {
                 let s = line.trimmingCharacters(in: .whitespaces)
                 if s.isEmpty { continue }
                 do { objects.append((try JSONParser.parse(String(s)), i + 1)) } catch {
-                    throw TuneDataError("not valid JSON: \(error.description)", at: SourceLocation(file: path, line: i + 1, column: 1))
+                    throw KondateError(.inputData, "not valid JSON: \(error.description)", at: SourceLocation(file: path, line: i + 1, column: 1))
                 }
             }
         }
@@ -83,10 +74,10 @@ public enum InstructionData {
             let at = SourceLocation(file: path, line: line, column: 1)
             func string(_ key: String, required: Bool) throws -> String? {
                 guard let v = object[key], v != .null else {
-                    if required { throw TuneDataError("example has no '\(key)' (the \(format.rawValue) format needs \(fields(format)))", at: at) }
+                    if required { throw KondateError(.inputData, "example has no '\(key)' (the \(format.rawValue) format needs \(fields(format)))", at: at) }
                     return nil
                 }
-                guard let s = v.stringValue else { throw TuneDataError("'\(key)' must be a string", at: at) }
+                guard let s = v.stringValue else { throw KondateError(.inputData, "'\(key)' must be a string", at: at) }
                 return s
             }
             switch format {
@@ -95,17 +86,17 @@ public enum InstructionData {
                                           output: try string("output", required: true)!, origin: at)
             case .chat:
                 guard let messages = object["messages"]?.arrayValue, !messages.isEmpty else {
-                    throw TuneDataError("example has no 'messages' list (the chat format needs messages: [{role, content}])", at: at)
+                    throw KondateError(.inputData, "example has no 'messages' list (the chat format needs messages: [{role, content}])", at: at)
                 }
                 var turns: [InstructionExample.Turn] = []
                 for (k, m) in messages.enumerated() {
                     guard let roleName = m["role"]?.stringValue, let role = InstructionExample.Role(rawValue: roleName) else {
-                        throw TuneDataError("message \(k + 1) needs a role of system, user or assistant", at: at)
+                        throw KondateError(.inputData, "message \(k + 1) needs a role of system, user or assistant", at: at)
                     }
-                    guard let content = m["content"]?.stringValue else { throw TuneDataError("message \(k + 1) needs a string 'content'", at: at) }
+                    guard let content = m["content"]?.stringValue else { throw KondateError(.inputData, "message \(k + 1) needs a string 'content'", at: at) }
                     turns.append(.init(role, content))
                 }
-                guard turns.last?.role == .assistant else { throw TuneDataError("the last message must be the assistant's (there is nothing to learn otherwise)", at: at) }
+                guard turns.last?.role == .assistant else { throw KondateError(.inputData, "the last message must be the assistant's (there is nothing to learn otherwise)", at: at) }
                 return InstructionExample(turns: turns, origin: at)
             }
         }

@@ -67,7 +67,7 @@ public struct PromptTemplate: Sendable, Equatable {
     /// A built-in template by name.
     public static func builtin(_ name: String) throws -> PromptTemplate {
         guard let t = builtins.first(where: { $0.name == name }) else {
-            throw TuneDataError("unknown template '\(name)'; built in: \(builtins.map(\.name).joined(separator: ", ")), or define it under templates:")
+            throw KondateError(.template, "unknown template '\(name)'; built in: \(builtins.map(\.name).joined(separator: ", ")), or define it under templates:")
         }
         return t
     }
@@ -91,7 +91,7 @@ public struct PromptTemplate: Sendable, Equatable {
             return segments
         }
         guard let userPrefix, let assistantPrefix else {
-            throw TuneDataError("template '\(name)' renders single-turn examples only (instruction/input/output); " +
+            throw KondateError(.template, "template '\(name)' renders single-turn examples only (instruction/input/output); " +
                                 "conversations need llm-jp-v1.1 or llm-jp-v2-chat", at: example.origin)
         }
         if systemAlways, let header = system ?? (prompt.map { _ in Self.header }) { add(header, false) }

@@ -1,3 +1,4 @@
+import KondateRecipe
 import Foundation
 import KondateData
 
@@ -34,7 +35,7 @@ public struct TuneTokenizer: Sendable {
         self.tokenizer = tokenizer
         func id(_ role: String) -> Int32? { tokenizer.id(forRole: role, declared: specialTokens) }
         guard let eos = id("eos") else {
-            throw TuneDataError("the tokenizer has no end-of-sequence token; set tokenizer.special_tokens.eos")
+            throw KondateError(.inputData, "the tokenizer has no end-of-sequence token; set tokenizer.special_tokens.eos")
         }
         self.eos = eos
         bos = id("bos")

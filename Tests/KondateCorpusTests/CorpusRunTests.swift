@@ -111,14 +111,14 @@ struct CorpusRunTests {
         do {
             _ = try CorpusRun(recipe: wrongSize, directory: dir.path + "/out").run()
             Issue.record("expected a vocabulary error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("tokenizer.vocab_size is 3001") && e.location?.file == "--set")
         }
         let small = try Self.load(path, set: ["model.vocab_size=2000"])
         do {
             _ = try CorpusRun(recipe: small, directory: dir.path + "/out").run()
             Issue.record("expected a model vocabulary error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("model.vocab_size is 2000"))
         }
         let ok = try Self.load(path, set: ["tokenizer.vocab_size=3000"])
@@ -137,7 +137,7 @@ struct CorpusRunTests {
         do {
             _ = try CorpusRun(recipe: try Self.load(path), directory: dir.path + "/out").run()
             Issue.record("expected an error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("missing-*.jsonl") && e.location?.line == 10 && e.location?.column == 30)
         }
         // A source that filtering empties.
@@ -150,7 +150,7 @@ struct CorpusRunTests {
         do {
             _ = try CorpusRun(recipe: try Self.load(path2), directory: dir2.path + "/out").run()
             Issue.record("expected an error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("no documents left"))
         }
         // A budget beyond the available tokens says how many epochs it would take.
@@ -165,7 +165,7 @@ struct CorpusRunTests {
         do {
             _ = try CorpusRun(recipe: try Self.load(path3), directory: dir3.path + "/out").run()
             Issue.record("expected an error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("would take") && e.message.contains("epochs"))
         }
         // A corrupted tokenizer file is a clear error, not a crash.
@@ -177,7 +177,7 @@ struct CorpusRunTests {
         do {
             _ = try CorpusRun(recipe: try Self.load(path4, set: ["model.vocab_size=1024"]), directory: dir4.path + "/out").run()
             Issue.record("expected an error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("broken.json"))
         }
     }

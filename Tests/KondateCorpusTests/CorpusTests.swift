@@ -46,7 +46,7 @@ struct ReaderTests {
         do {
             _ = try readAll(&reader)
             Issue.record("expected an error")
-        } catch let error as CorpusError {
+        } catch let error as KondateError {
             #expect(error.location?.line == 2)
             #expect(error.location?.file.hasSuffix("a.jsonl") == true)
         }
@@ -81,8 +81,8 @@ struct ReaderTests {
         let files = try DocumentReader.expand([(dir.path + "/*.jsonl", nil)])
         #expect(files.map { URL(fileURLWithPath: $0).lastPathComponent } == ["a.jsonl", "b.jsonl"])
         let at = SourceLocation(file: "r.yaml", line: 9, column: 15)
-        #expect(throws: CorpusError.self) { try DocumentReader.expand([(dir.path + "/none-*.jsonl", at)]) }
-        do { _ = try DocumentReader.expand([(dir.path + "/none-*.jsonl", at)]) } catch let e as CorpusError {
+        #expect(throws: KondateError.self) { try DocumentReader.expand([(dir.path + "/none-*.jsonl", at)]) }
+        do { _ = try DocumentReader.expand([(dir.path + "/none-*.jsonl", at)]) } catch let e as KondateError {
             #expect(e.location == at && e.message.contains("none-*.jsonl"))
         }
     }
@@ -205,11 +205,11 @@ struct IndexedDatasetTests {
         do {
             _ = try IndexedDataset(prefix: prefix)
             Issue.record("expected an error")
-        } catch let e as CorpusError {
+        } catch let e as KondateError {
             #expect(e.message.contains("ds.bin") && e.message.contains("ds.idx"))
         }
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: prefix + ".idx"))
-        #expect(throws: CorpusError.self) { try IndexedDataset(prefix: prefix) }
+        #expect(throws: KondateError.self) { try IndexedDataset(prefix: prefix) }
     }
 }
 
@@ -265,8 +265,8 @@ struct MixtureTests {
         // Source 1 has 100 docs × 31 tokens ≈ 3 100 tokens; a budget of 6 000 needs about two epochs.
         s[1].weight = nil
         s[1].budget = 6_000
-        #expect(throws: CorpusError.self) { try Mixture(sources: s, samples: 1000, seqLen: 32, heldOut: 0, seed: 1) }
-        do { _ = try Mixture(sources: s, samples: 1000, seqLen: 32, heldOut: 0, seed: 1) } catch let e as CorpusError {
+        #expect(throws: KondateError.self) { try Mixture(sources: s, samples: 1000, seqLen: 32, heldOut: 0, seed: 1) }
+        do { _ = try Mixture(sources: s, samples: 1000, seqLen: 32, heldOut: 0, seed: 1) } catch let e as KondateError {
             #expect(e.message.contains("epochs") && e.message.contains("max_epochs"))
         }
         s[1].maxEpochs = 2
@@ -288,6 +288,6 @@ struct MixtureTests {
         #expect(whole.batch(step: 3, micro: 2).tokens == r1.batch(step: 3, micro: 0).tokens)
         let (tokens, targets) = whole.batch(step: 1, micro: 1)
         #expect(tokens.count == 16 && Array(tokens[1..<8]) == Array(targets[0..<7]))
-        #expect(throws: CorpusError.self) { try BatchLoader(mixture: mix, globalBatch: 7, microBatch: 2) }
+        #expect(throws: KondateError.self) { try BatchLoader(mixture: mix, globalBatch: 7, microBatch: 2) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KondateSupport
 import Testing
 import KondateData
 import KondateTestSupport
@@ -103,6 +104,6 @@ struct BPETrainerTests {
 
     @Test func rejectsAVocabularyBelowTheAlphabet() {
         let trainer = BPETrainer(vocabularySize: 100)
-        #expect(throws: TokenizerError.self) { try trainer.train() }
+        #expect(throws: FileError.self) { try trainer.train() }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KondateSupport
 import Testing
 import KondateData
 import KondateTestSupport
@@ -184,12 +185,12 @@ struct HFTokenizerTests {
             do {
                 _ = try HFTokenizer(data: data, file: "bad.json")
                 Issue.record("expected an error containing \(reason)")
-            } catch let error as TokenizerError {
-                #expect(error.file == "bad.json")
+            } catch let error as FileError {
+                #expect(error.path == "bad.json")
                 #expect(error.reason.contains(reason), "\(error.reason)")
             }
         }
-        #expect(throws: TokenizerError.self) { try HFTokenizer(path: "/nonexistent/tokenizer.json") }
+        #expect(throws: FileError.self) { try HFTokenizer(path: "/nonexistent/tokenizer.json") }
     }
 
     @Test func unsupportedComponentsAreNamed() throws {
@@ -214,7 +215,7 @@ struct HFTokenizerTests {
             do {
                 _ = try HFTokenizer(data: JSONSerialization.data(withJSONObject: json), file: "t.json")
                 Issue.record("expected an error containing \(reason)")
-            } catch let error as TokenizerError {
+            } catch let error as FileError {
                 #expect(error.reason.contains(reason), "\(error.reason)")
             }
         }
@@ -222,7 +223,7 @@ struct HFTokenizerTests {
         var model = try #require(base["model"] as? [String: Any])
         model["dropout"] = 0.1
         dropout["model"] = model
-        #expect(throws: TokenizerError.self) { try HFTokenizer(data: JSONSerialization.data(withJSONObject: dropout), file: "t.json") }
+        #expect(throws: FileError.self) { try HFTokenizer(data: JSONSerialization.data(withJSONObject: dropout), file: "t.json") }
     }
 
     @Test func batchEqualsSingle() throws {

@@ -238,8 +238,8 @@ struct SentencePieceTests {
             do {
                 _ = try SentencePieceTokenizer(data: Data(bytes), file: "bad.model")
                 return nil
-            } catch let e as TokenizerError {
-                #expect(e.file == "bad.model")
+            } catch let e as FileError {
+                #expect(e.path == "bad.model")
                 return e.reason
             } catch {
                 return "unexpected error type \(error)"
@@ -254,7 +254,7 @@ struct SentencePieceTests {
         #expect(error([0x0A, 0x7F, 0x0A])?.contains("truncated") == true)
         // An over-long varint.
         #expect(error([0x08] + [UInt8](repeating: 0xFF, count: 11)) != nil)
-        #expect(throws: TokenizerError.self) { try SentencePieceTokenizer(path: "/nonexistent/dir/x.model") }
+        #expect(throws: FileError.self) { try SentencePieceTokenizer(path: "/nonexistent/dir/x.model") }
     }
 
     @Test func truncatedAndCorruptedModelsThrowOrLoadButNeverCrash() throws {
@@ -270,7 +270,7 @@ struct SentencePieceTests {
                 do {
                     let t = try SentencePieceTokenizer(data: Data(bytes[0..<length]), file: name)
                     _ = t.decode(t.encode("truncated 日本語 text 123"))
-                } catch is TokenizerError {
+                } catch is FileError {
                     thrown += 1
                 }
             }
@@ -290,7 +290,7 @@ struct SentencePieceTests {
         // Garbage that is not a model at all.
         for _ in 0..<200 {
             let garbage = (0..<Int(generator.next() % 400)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            #expect(throws: TokenizerError.self) { try SentencePieceTokenizer(data: Data(garbage), file: "garbage") }
+            #expect(throws: FileError.self) { try SentencePieceTokenizer(data: Data(garbage), file: "garbage") }
         }
     }
 
@@ -353,7 +353,7 @@ private func refuses(_ model: SentencePieceModel) -> String? {
     do {
         _ = try SentencePieceTokenizer(model: model, file: "edited.model")
         return nil
-    } catch let error as TokenizerError {
+    } catch let error as FileError {
         return error.reason
     } catch {
         return "unexpected error \(error)"

@@ -167,7 +167,7 @@ import Testing
         // A checkpoint of another shape is refused.
         var other = Self.llama
         other.layers = 1
-        #expect(throws: CheckpointError.self) {
+        #expect(throws: FileError.self) {
             try Checkpoint.restore(latest, into: Trainer(model: try Transformer(config: other), options: Self.options(steps: 10)))
         }
     }

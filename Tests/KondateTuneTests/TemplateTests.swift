@@ -113,6 +113,6 @@ struct ScalarTokenizer: Tokenizer {
         let e = InstructionExample(instruction: "x", input: "y", output: "z", origin: origin)
         #expect(try t.render(e).map(\.text) == ["SYS", "I:x\nIN:y\nA:", "z"])
         let chat = InstructionExample(turns: [.init(.user, "a"), .init(.assistant, "b"), .init(.user, "c"), .init(.assistant, "d")], origin: origin)
-        #expect(throws: TuneDataError.self) { try t.render(chat) }
+        #expect(throws: KondateError.self) { try t.render(chat) }
     }
 }

@@ -140,7 +140,7 @@ public struct BPETrainer: Sendable {
         for s in specialTokens where !s.isEmpty && !specials.contains(s) { specials.append(s) }
         let base = specials.count + 256
         guard vocabularySize >= base else {
-            throw TokenizerError(file: "BPETrainer", "vocabularySize \(vocabularySize) is below the \(specials.count) special tokens + 256 byte symbols")
+            throw FileError(.tokenizer, "BPETrainer", "vocabularySize \(vocabularySize) is below the \(specials.count) special tokens + 256 byte symbols")
         }
         var tokens = specials
         var tokenIDs = [String: Int32]()

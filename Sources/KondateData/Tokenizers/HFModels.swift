@@ -1,3 +1,4 @@
+import KondateSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -205,7 +206,7 @@ final class HFBPEModel: HFModel, @unchecked Sendable {
         for (_, id) in vocab { maxID = max(maxID, Int(id)) }
         // Ids index a table; a stray huge id must not allocate gigabytes.
         guard maxID < max(1 << 24, vocab.count * 2) else {
-            throw TokenizerError(file: file, "model.vocab has id \(maxID), far beyond its \(vocab.count) entries")
+            throw FileError(.tokenizer, file, "model.vocab has id \(maxID), far beyond its \(vocab.count) entries")
         }
         var reverse = [String?](repeating: nil, count: maxID + 1)
         for (token, id) in vocabEntries where vocab[Array(token.utf8)] == id { reverse[Int(id)] = token }
@@ -221,7 +222,7 @@ final class HFBPEModel: HFModel, @unchecked Sendable {
         byteFallbackIDs = hfByteFallbackIDs(vocab)
         if let unknown {
             guard let id = vocab[Array(unknown.utf8)] else {
-                throw TokenizerError(file: file, "model.unk_token '\(unknown)' is not in the vocabulary")
+                throw FileError(.tokenizer, file, "model.unk_token '\(unknown)' is not in the vocabulary")
             }
             unknownID = id
         } else {
@@ -231,13 +232,13 @@ final class HFBPEModel: HFModel, @unchecked Sendable {
         var table = [UInt64: UInt64]()
         table.reserveCapacity(mergeList.count)
         for (rank, (a, b)) in mergeList.enumerated() {
-            guard let left = vocab[Array(a.utf8)] else { throw TokenizerError(file: file, "merge '\(a) \(b)': '\(a)' is not in the vocabulary") }
-            guard let right = vocab[Array(b.utf8)] else { throw TokenizerError(file: file, "merge '\(a) \(b)': '\(b)' is not in the vocabulary") }
+            guard let left = vocab[Array(a.utf8)] else { throw FileError(.tokenizer, file, "merge '\(a) \(b)': '\(a)' is not in the vocabulary") }
+            guard let right = vocab[Array(b.utf8)] else { throw FileError(.tokenizer, file, "merge '\(a) \(b)': '\(b)' is not in the vocabulary") }
             var rightPart = Array(b.utf8)
             if let prefix, rightPart.starts(with: prefix.utf8) { rightPart.removeFirst(prefix.utf8.count) }
             let merged = Array(a.utf8) + rightPart
             guard let new = vocab[merged] else {
-                throw TokenizerError(file: file, "merge '\(a) \(b)': '\(String(decoding: merged, as: UTF8.self))' is not in the vocabulary")
+                throw FileError(.tokenizer, file, "merge '\(a) \(b)': '\(String(decoding: merged, as: UTF8.self))' is not in the vocabulary")
             }
             table[UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))] =
                 UInt64(rank) << 32 | UInt64(UInt32(bitPattern: new))
@@ -513,7 +514,7 @@ final class HFUnigramModel: HFModel, @unchecked Sendable {
     private static let unknownPenalty = 10.0
 
     init(pieces: [(String, Double)], unknownID: Int?, byteFallback: Bool, file: String) throws {
-        guard !pieces.isEmpty else { throw TokenizerError(file: file, "Unigram model has an empty vocab") }
+        guard !pieces.isEmpty else { throw FileError(.tokenizer, file, "Unigram model has an empty vocab") }
         var vocab = HFVocab(minimumCapacity: pieces.count)
         var minimum = Double.greatestFiniteMagnitude
         for (i, (piece, score)) in pieces.enumerated() {
@@ -521,10 +522,10 @@ final class HFUnigramModel: HFModel, @unchecked Sendable {
             minimum = min(minimum, score)
         }
         guard let unk = unknownID else {
-            throw TokenizerError(file: file, "Unigram model without unk_id is not supported")
+            throw FileError(.tokenizer, file, "Unigram model without unk_id is not supported")
         }
         guard unk >= 0 && unk < pieces.count else {
-            throw TokenizerError(file: file, "Unigram unk_id \(unk) is outside the vocab of \(pieces.count) pieces")
+            throw FileError(.tokenizer, file, "Unigram unk_id \(unk) is outside the vocab of \(pieces.count) pieces")
         }
         vocabulary = vocab
         idToToken = pieces.map(\.0)

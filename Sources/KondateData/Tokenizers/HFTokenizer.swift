@@ -4,7 +4,7 @@ import KondateSupport
 /// A Hugging Face `tokenizer.json`, encoding and decoding exactly as the `tokenizers` library does
 /// (`encode(text, add_special_tokens=False).ids` and `decode(ids, skip_special_tokens=False)`).
 ///
-/// Supported components (anything else throws `TokenizerError` naming it):
+/// Supported components (anything else throws `FileError` naming it):
 /// - models: BPE (both merges formats, byte_fallback, unk_token/fuse_unk, ignore_merges,
 ///   continuing_subword_prefix, end_of_word_suffix; dropout must be null or 0) and Unigram
 ///   (unk_id, byte_fallback);
@@ -53,10 +53,10 @@ public struct HFTokenizer: TokenizerFile {
         let json: JSON
         switch parsed {
         case .success(let value): json = value
-        case .failure(let failure): throw TokenizerError(file: file, "not valid JSON: \(failure)")
+        case .failure(let failure): throw FileError(.tokenizer, file, "not valid JSON: \(failure)")
         }
         guard case .object = json, let root = HFParser.foundationValue(json) as? [String: Any] else {
-            throw TokenizerError(file: file, "the top level is not a JSON object")
+            throw FileError(.tokenizer, file, "the top level is not a JSON object")
         }
         var p = HFParser(file: file)
         if case .object(let entries)? = json["model"]?["vocab"] { p.vocabEntries = entries }
@@ -377,7 +377,7 @@ struct HFParser {
         }
     }
 
-    func error(_ reason: String) -> TokenizerError { TokenizerError(file: file, reason) }
+    func error(_ reason: String) -> FileError { FileError(.tokenizer, file, reason) }
 
     func optional<T>(_ value: Any?, _ key: String, _ parse: ([String: Any], String) throws -> T) throws -> T? {
         guard let value, !(value is NSNull) else { return nil }

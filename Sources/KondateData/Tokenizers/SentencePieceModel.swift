@@ -1,10 +1,11 @@
+import KondateSupport
 import Foundation
 
 /// The contents of a SentencePiece `.model` file (a proto2 `ModelProto`), as far as encoding, decoding,
 /// training and export need it. Fields this type does not name are skipped when reading.
 ///
 /// Field numbers and defaults follow sentencepiece_model.proto. Parsing is by hand and bounds-checked:
-/// truncated or corrupted input throws `TokenizerError`, it never traps.
+/// truncated or corrupted input throws `FileError`, it never traps.
 public struct SentencePieceModel: Sendable {
     /// The role of a piece (`ModelProto.SentencePiece.Type`).
     public enum PieceType: Int32, Sendable {
@@ -115,9 +116,9 @@ public struct SentencePieceModel: Sendable {
 
     /// Parses a serialized `ModelProto`; `file` names the source in errors.
     public init(data: Data, file: String) throws {
-        guard !data.isEmpty else { throw TokenizerError(file: file, "empty file; not a SentencePiece model") }
+        guard !data.isEmpty else { throw FileError(.tokenizer, file, "empty file; not a SentencePiece model") }
         if let first = data.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), first == UInt8(ascii: "{") {
-            throw TokenizerError(file: file, "looks like JSON (a Hugging Face tokenizer.json?), not a SentencePiece .model (protobuf)")
+            throw FileError(.tokenizer, file, "looks like JSON (a Hugging Face tokenizer.json?), not a SentencePiece .model (protobuf)")
         }
         self.init()
         let bytes = [UInt8](data)
@@ -136,7 +137,7 @@ public struct SentencePieceModel: Sendable {
                 }
             }
         } catch let error as SentencePieceProtoReader.Failure {
-            throw TokenizerError(file: file, "not a valid SentencePiece model: \(error.reason)")
+            throw FileError(.tokenizer, file, "not a valid SentencePiece model: \(error.reason)")
         }
     }
 

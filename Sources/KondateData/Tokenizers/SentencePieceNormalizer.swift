@@ -1,3 +1,4 @@
+import KondateSupport
 /// SentencePiece's text normalizer (normalizer.cc), on UTF-8 bytes: user-defined symbols are kept as
 /// written, everything else goes through the precompiled charsmap when the model has one (nmt_nfkc,
 /// nfkc, …; "identity" has none), then whitespace is trimmed, collapsed and escaped to "▁" as the spec
@@ -197,10 +198,10 @@ final class SentencePieceCharsmap: @unchecked Sendable {
     private let normalized: UnsafeMutableBufferPointer<UInt8>
 
     init(_ blob: [UInt8], file: String) throws {
-        guard blob.count > 4 else { throw TokenizerError(file: file, "precompiled_charsmap is broken: \(blob.count) bytes") }
+        guard blob.count > 4 else { throw FileError(.tokenizer, file, "precompiled_charsmap is broken: \(blob.count) bytes") }
         let trieSize = Int(blob[0]) | Int(blob[1]) << 8 | Int(blob[2]) << 16 | Int(blob[3]) << 24
         guard trieSize <= blob.count - 4, trieSize >= 4, trieSize % 4 == 0 else {
-            throw TokenizerError(file: file, "precompiled_charsmap is broken: trie of \(trieSize) bytes in a \(blob.count)-byte blob")
+            throw FileError(.tokenizer, file, "precompiled_charsmap is broken: trie of \(trieSize) bytes in a \(blob.count)-byte blob")
         }
         let unitCount = trieSize / 4
         units = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: unitCount)
@@ -215,7 +216,7 @@ final class SentencePieceCharsmap: @unchecked Sendable {
         do {
             try validate(outputCount: rest.count)
         } catch let reason as SentencePieceProtoReader.Failure {
-            throw TokenizerError(file: file, "precompiled_charsmap is broken: \(reason.reason)")
+            throw FileError(.tokenizer, file, "precompiled_charsmap is broken: \(reason.reason)")
         }
     }
 

@@ -1,3 +1,4 @@
+import KondateSupport
 import Foundation
 
 /// A SentencePiece `.model` tokenizer (unigram or BPE) that encodes and decodes exactly like the Python
@@ -101,11 +102,11 @@ final class SentencePieceEncoder: @unchecked Sendable {
         let spec = model.trainerSpec
         modelType = spec.modelType
         guard modelType == .unigram || modelType == .bpe else {
-            throw TokenizerError(file: file, "unsupported SentencePiece model type \(modelType) (only unigram and BPE are implemented)")
+            throw FileError(.tokenizer, file, "unsupported SentencePiece model type \(modelType) (only unigram and BPE are implemented)")
         }
         let count = model.pieces.count
-        guard count > 0 else { throw TokenizerError(file: file, "the model has no pieces") }
-        guard count <= Int(Int32.max) else { throw TokenizerError(file: file, "too many pieces") }
+        guard count > 0 else { throw FileError(.tokenizer, file, "the model has no pieces") }
+        guard count <= Int(Int32.max) else { throw FileError(.tokenizer, file, "too many pieces") }
 
         // ModelInterface::InitializePieces, with its checks.
         var normalKeys: [[UInt8]] = [], normalIDs: [Int32] = []
@@ -121,9 +122,9 @@ final class SentencePieceEncoder: @unchecked Sendable {
         var byteValueOf = [Int16](repeating: -1, count: count)
         for (i, p) in model.pieces.enumerated() {
             let key = Array(p.piece.utf8)
-            guard !key.isEmpty else { throw TokenizerError(file: file, "piece \(i) is empty") }
-            guard key.count < 8000 else { throw TokenizerError(file: file, "piece \(i) is too long (\(key.count) bytes)") }
-            guard !key.contains(0) else { throw TokenizerError(file: file, "piece \(i) contains a NUL character") }
+            guard !key.isEmpty else { throw FileError(.tokenizer, file, "piece \(i) is empty") }
+            guard key.count < 8000 else { throw FileError(.tokenizer, file, "piece \(i) is too long (\(key.count) bytes)") }
+            guard !key.contains(0) else { throw FileError(.tokenizer, file, "piece \(i) contains a NUL character") }
             let kind: Kind
             switch p.type {
             case .normal: kind = .normal
@@ -134,35 +135,35 @@ final class SentencePieceEncoder: @unchecked Sendable {
             case .byte: kind = .byte
             }
             if kind == .normal || kind == .userDefined || kind == .unused {
-                guard normalSeen.insert(key).inserted else { throw TokenizerError(file: file, "piece \(i) '\(p.piece)' is already defined") }
+                guard normalSeen.insert(key).inserted else { throw FileError(.tokenizer, file, "piece \(i) '\(p.piece)' is already defined") }
                 normalKeys.append(key)
                 normalIDs.append(Int32(i))
             } else {
-                guard reservedSeen.insert(key).inserted else { throw TokenizerError(file: file, "piece \(i) '\(p.piece)' is already defined") }
+                guard reservedSeen.insert(key).inserted else { throw FileError(.tokenizer, file, "piece \(i) '\(p.piece)' is already defined") }
                 reservedKeys.append(key)
                 reservedIDs.append(Int32(i))
             }
             if kind == .userDefined { userSymbols.append(key) }
             if kind == .unknown {
-                guard unk < 0 else { throw TokenizerError(file: file, "unk is already defined (pieces \(unk) and \(i))") }
+                guard unk < 0 else { throw FileError(.tokenizer, file, "unk is already defined (pieces \(unk) and \(i))") }
                 unk = Int32(i)
             }
             if kind == .byte {
                 guard spec.byteFallback else {
-                    throw TokenizerError(file: file, "byte piece \(p.piece) is found although byte_fallback is false")
+                    throw FileError(.tokenizer, file, "byte piece \(p.piece) is found although byte_fallback is false")
                 }
-                guard let b = Self.byteOfPiece(key) else { throw TokenizerError(file: file, "byte piece \(p.piece) is invalid") }
+                guard let b = Self.byteOfPiece(key) else { throw FileError(.tokenizer, file, "byte piece \(p.piece) is invalid") }
                 byteFound[Int(b)] = Int32(i)
                 byteValueOf[i] = Int16(b)
             }
             bytes.append(key)
             kindTable.append(kind)
         }
-        guard unk >= 0 else { throw TokenizerError(file: file, "unk is not defined (no piece of type UNKNOWN)") }
+        guard unk >= 0 else { throw FileError(.tokenizer, file, "unk is not defined (no piece of type UNKNOWN)") }
         if spec.byteFallback, byteFound.contains(-1) {
-            throw TokenizerError(file: file, "there are not 256 byte pieces although byte_fallback is true")
+            throw FileError(.tokenizer, file, "there are not 256 byte pieces although byte_fallback is true")
         }
-        guard !normalKeys.isEmpty else { throw TokenizerError(file: file, "no pieces are loaded (only control, unknown and byte pieces)") }
+        guard !normalKeys.isEmpty else { throw FileError(.tokenizer, file, "no pieces are loaded (only control, unknown and byte pieces)") }
         let trie = SentencePieceTrie(keys: normalKeys, values: normalIDs)
         let reserved = SentencePieceTrie(keys: reservedKeys, values: reservedIDs)
         // ModelInterface::PieceToId: reserved pieces first, then the others, else unk.

@@ -1,3 +1,4 @@
+import KondateSupport
 import Foundation
 
 /// A tokenizer: text to ids and back. Implementations match a reference library exactly
@@ -57,22 +58,12 @@ public extension TokenizerFile {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw TokenizerError(file: path, "cannot read: \(error.localizedDescription)")
+            throw FileError(.tokenizer, path, "cannot read: \(error.localizedDescription)")
         }
         try self.init(data: data, file: path)
     }
 }
 
-/// Why a tokenizer file could not be used.
-public struct TokenizerError: Error, CustomStringConvertible, Sendable {
-    public var file: String
-    public var reason: String
-    public init(file: String, _ reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-    public var description: String { "\(file): \(reason)" }
-}
 
 /// Opens a tokenizer file by its format: a Hugging Face `tokenizer.json` (JSON) or a SentencePiece `.model`.
 public enum TokenizerLoader {
@@ -90,13 +81,13 @@ public enum TokenizerLoader {
     }
 
     public static func load(path: String) throws -> any Tokenizer {
-        guard FileManager.default.fileExists(atPath: path) else { throw TokenizerError(file: path, "no such file") }
+        guard FileManager.default.fileExists(atPath: path) else { throw FileError(.tokenizer, path, "no such file") }
         guard let file = file(at: path) else {
-            throw TokenizerError(file: path, "is a directory without a tokenizer.json or tokenizer.model")
+            throw FileError(.tokenizer, path, "is a directory without a tokenizer.json or tokenizer.model")
         }
         if file != path { return try load(path: file) }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw TokenizerError(file: path, "cannot read the file (no permission?)")
+            throw FileError(.tokenizer, path, "cannot read the file (no permission?)")
         }
         let firstByte = data.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) })
         if path.hasSuffix(".json") || firstByte == UInt8(ascii: "{") {

@@ -25,7 +25,7 @@ struct BenchTokenize: ParsableCommand {
 
     func run() throws {
         let tok: any Tokenizer
-        do { tok = try TokenizerLoader.load(path: tokenizer) } catch let e as TokenizerError {
+        do { tok = try TokenizerLoader.load(path: tokenizer) } catch let e as FileError {
             printError("kondate bench tokenize: \(e.description)\n")
             throw ExitCode(Exit.recipeErrors)
         }

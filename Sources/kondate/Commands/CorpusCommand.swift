@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KondateCorpus
 import KondateRecipe
+import KondateRuntime
 import KondateSupport
 
 struct CorpusCommand: ParsableCommand {
@@ -34,11 +35,12 @@ struct CorpusCommand: ParsableCommand {
         let result: CorpusRun.Result
         do {
             result = try run.run()
-        } catch let error as CorpusError {
+        } catch {
+            let (diagnostic, status) = FailureReport.of(error)
             var d = DiagnosticSet()
-            d.error(.missingPath, error.message, at: error.location)
+            d.add(diagnostic)
             printError(renderer.render(d))
-            throw ExitCode(Exit.recipeErrors)
+            throw ExitCode(status)
         }
         if json {
             print(JSON.object([

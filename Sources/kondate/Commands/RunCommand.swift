@@ -62,16 +62,16 @@ struct RunCommand: ParsableCommand {
         }
         if !compilation.diagnostics.items.isEmpty { printError(renderer.render(compilation.diagnostics)) }
         let directory = out ?? "runs/\(recipe.name)"
-        func fail(_ message: String, at location: SourceLocation?) throws -> Never {
+        /// Any failure as one diagnostic with its code; exit 1 for what the user fixes, 2 for a bug in Kondate.
+        func fail(_ error: any Error) throws -> Never {
+            let (diagnostic, status) = FailureReport.of(error)
             var d = DiagnosticSet()
-            d.error(.missingPath, message, at: location)
+            d.add(diagnostic)
             printError(renderer.render(d))
-            throw ExitCode(Exit.recipeErrors)
+            throw ExitCode(status)
         }
         let distributed: DistributedContext?
-        do { distributed = try DistributedContext.start(recipe: recipe) } catch let error as RuntimeError {
-            try fail(error.message, at: error.location)
-        }
+        do { distributed = try DistributedContext.start(recipe: recipe) } catch { try fail(error) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = self.threads ?? (distributed == nil ? cores : max(1, cores / DistributedContext.localRanks))
         Parallel.threads = threads
@@ -85,15 +85,14 @@ struct RunCommand: ParsableCommand {
         } catch let exit as ExitCode {
             status = exit.rawValue
         } catch {
-            printError("kondate run: \(error)\n")
-            status = Exit.recipeErrors
+            status = FailureReport.of(error).status
         }
         do { try distributed.announce(.object([("done", .int(Int(status)))])) } catch { distributed.abortJob("\(error)") }
         distributed.finish(status)
     }
 
     func run(recipe: Recipe, directory: String, threads: Int, distributed: DistributedContext?,
-             fail: (String, SourceLocation?) throws -> Never) throws {
+             fail: (any Error) throws -> Never) throws {
         StopRequest.install()
         var pipelineOptions = RunPipeline.Options()
         pipelineOptions.until = until
@@ -120,15 +119,10 @@ struct RunCommand: ParsableCommand {
         } catch let stop as StageInterrupted {
             printError("\(stop)\n")
             throw ExitCode(stop.signal == "SIGTERM" ? 143 : 130)
-        } catch let error as RuntimeError {
-            try fail(error.message, error.location)
-        } catch let error as CorpusError {
-            try fail(error.message, error.location)
         } catch let error as ExitCode {
             throw error
         } catch {
-            printError("kondate run: \(error)\n")
-            throw ExitCode(Exit.recipeErrors)
+            try fail(error)
         }
         for summary in outcome.evalSummaries {
             print("eval.\(summary.suite) (\(summary.kind)): \(directory)/eval/\(summary.suite)")

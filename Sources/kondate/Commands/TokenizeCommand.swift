@@ -1,3 +1,4 @@
+import KondateRecipe
 import ArgumentParser
 import Foundation
 import KondateCorpus
@@ -35,7 +36,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let tok: any Tokenizer
-        do { tok = try TokenizerLoader.load(path: tokenizer) } catch let e as TokenizerError {
+        do { tok = try TokenizerLoader.load(path: tokenizer) } catch let e as FileError {
             printError("kondate tokenize: \(e.description)\n")
             throw ExitCode(Exit.recipeErrors)
         }
@@ -94,7 +95,7 @@ struct DatasetCommand: ParsableCommand {
 
     func run() throws {
         let ds: IndexedDataset
-        do { ds = try IndexedDataset(prefix: prefix) } catch let e as CorpusError {
+        do { ds = try IndexedDataset(prefix: prefix) } catch let e as KondateError {
             printError("kondate dataset: \(e.description)\n")
             throw ExitCode(Exit.recipeErrors)
         }

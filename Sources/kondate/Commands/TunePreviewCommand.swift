@@ -59,7 +59,7 @@ struct TunePreviewCommand: ParsableCommand {
             try fail("\(error)")
         }
         let template: PromptTemplate
-        do { template = try PromptTemplate.named(tune.template, in: recipe) } catch let e as TuneDataError {
+        do { template = try PromptTemplate.named(tune.template, in: recipe) } catch let e as KondateError {
             try fail(e.message, at: recipe.tree.at("tune.\(stage).template")?.location, code: .template)
         }
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
@@ -68,14 +68,14 @@ struct TunePreviewCommand: ParsableCommand {
         print("tune.\(stage): template \(template.name), loss on \(tune.lossMask == .all ? "all tokens" : "responses only"), max length \(tune.maxLength)\(tune.packing ? ", packed" : "")")
         for dataset in tune.datasets {
             let files: [String]
-            do { files = try DocumentReader.expand(recipe: recipe, at: "tune.\(stage).datasets.\(dataset.name).paths") } catch let e as CorpusError { try fail(e.message, at: e.location, code: .missingPath) }
+            do { files = try DocumentReader.expand(recipe: recipe, at: "tune.\(stage).datasets.\(dataset.name).paths") } catch let e as KondateError { try fail(e.message, at: e.location, code: e.code) }
             let format = dataset.format
             for file in files {
                 let examples: [InstructionExample]
-                do { examples = try InstructionData.read(path: file, format: format) } catch let e as TuneDataError { try fail(e.message, at: e.location) }
+                do { examples = try InstructionData.read(path: file, format: format) } catch let e as KondateError { try fail(e.message, at: e.location, code: e.code) }
                 for example in examples {
                     let segments: [Segment]
-                    do { segments = try template.render(example, trainOnInput: tune.lossMask == .all) } catch let e as TuneDataError {
+                    do { segments = try template.render(example, trainOnInput: tune.lossMask == .all) } catch let e as KondateError {
                         try fail(e.message, at: e.location)
                     }
                     let t = tok.tokenize(segments, maxLength: tune.maxLength)
