@@ -159,13 +159,13 @@ public struct Mixture: Sendable {
         let totalTokens = Double(samples * seqLen)
         let budgeted = inputs.compactMap(\.budget).reduce(0.0) { $0 + Double($1) }
         guard budgeted <= totalTokens + 0.5 else {
-            throw KondateError(.inputData, "corpus budgets sum to \(Format.grouped(Int(saturating: budgeted))) tokens, more than the \(Format.grouped(Int(totalTokens))) training tokens")
+            throw KondateError(.corpusBudget, "corpus budgets sum to \(Format.grouped(Int(saturating: budgeted))) tokens, more than the \(Format.grouped(Int(totalTokens))) training tokens")
         }
         let weights = zip(inputs, available).map { input, avail in input.budget == nil ? (input.weight ?? Double(avail)) : 0 }
         let weightSum = weights.reduce(0, +)
         let remaining = totalTokens - budgeted
         if remaining > 0.5, weightSum <= 0 {
-            throw KondateError(.inputData, "budgets supply \(Format.grouped(Int(budgeted))) of \(Format.grouped(Int(totalTokens))) training tokens and no source has a weight for the rest")
+            throw KondateError(.corpusBudget, "budgets supply \(Format.grouped(Int(budgeted))) of \(Format.grouped(Int(totalTokens))) training tokens and no source has a weight for the rest")
         }
         let shares = zip(inputs, weights).map { input, w in
             input.budget.map { Double($0) / totalTokens } ?? (weightSum > 0 ? remaining / totalTokens * w / weightSum : 0)
@@ -176,7 +176,7 @@ public struct Mixture: Sendable {
             let allowed = input.maxEpochs ?? (input.budget == nil ? .infinity : 1)
             if epochs > allowed + 1e-9 {
                 let what = input.budget.map { "its budget of \(Format.grouped($0)) tokens" } ?? "its share of \(Format.percent(shares[k])) (\(Format.grouped(Int(drawn))) tokens)"
-                throw KondateError(.inputData, "source '\(input.name)' has \(Format.grouped(available[k])) training tokens; \(what) would take \(Format.fixed(epochs, 2)) epochs, over max_epochs \(input.maxEpochs.map(Format.number) ?? "1 (budgets)"); set max_epochs: \(Int(epochs.rounded(.up))) to allow the repetition, or lower it")
+                throw KondateError(.corpusEpochs, "source '\(input.name)' has \(Format.grouped(available[k])) training tokens; \(what) would take \(Format.fixed(epochs, 2)) epochs, over max_epochs \(input.maxEpochs.map(Format.number) ?? "1 (budgets)"); set max_epochs: \(Int(epochs.rounded(.up))) to allow the repetition, or lower it")
             }
         }
 

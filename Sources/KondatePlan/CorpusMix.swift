@@ -30,9 +30,11 @@ public struct CorpusMix: Sendable {
         let weightOf = { (s: Recipe.Source) -> Double in s.weight ?? Double(s.tokens ?? 0) }
         let totalWeight = weighted.map(weightOf).reduce(0, +)
         if budgets > Double(trainingTokens) {
-            diagnostics.warning(.corpusBudget,
-                                "corpus budgets sum to \(Format.grouped(Int(saturating: budgets))) tokens, more than the \(Format.grouped(trainingTokens)) training tokens: \(Format.grouped(Int(saturating: budgets - Double(trainingTokens)))) are never drawn",
-                                at: tree.at("corpus.sources")?.location ?? tree.keyLocation("corpus"))
+            // The mixture cannot draw more than the training tokens: refused here, as the corpus.mix stage would.
+            let first = corpus.sources.first { $0.budget != nil }.map { "corpus.sources.\($0.name).budget" } ?? "corpus.sources"
+            diagnostics.error(.corpusBudget,
+                              "corpus budgets sum to \(Format.grouped(Int(saturating: budgets))) tokens, more than the \(Format.grouped(trainingTokens)) training tokens; lower the budgets or train on more tokens",
+                              at: tree.diagnosticLocation(first))
         } else if remaining > 0, totalWeight <= 0 {
             diagnostics.error(.corpusBudget,
                               "pretraining needs \(Format.grouped(trainingTokens)) tokens but corpus budgets supply only \(Format.grouped(Int(saturating: budgets))) and no source has a weight for the remaining \(Format.grouped(Int(saturating: remaining))); raise the budgets or give a source a weight",
