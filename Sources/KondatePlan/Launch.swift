@@ -283,7 +283,7 @@ public extension Launch {
         // make-vocab-size-divisible-by × tensor; choose the divisor that gives model.vocab_size.
         let sentencePiece = recipe.tokenizer?.format == .sentencepiece
         let extra = sentencePiece ? sentencePieceExtraTokens : 0
-        let multiple = tree.at("model.pad_vocab_multiple")?.int ?? 128
+        let multiple = m.padVocabMultiple
         func padded(_ v: Int, _ divisor: Int) -> Int { let q = divisor * p.tensor; return (v + q - 1) / q * q }
         if let v = recipe.tokenizer?.vocabSize, padded(v, multiple) == m.vocabSize, padded(v + extra, multiple) == m.vocabSize {
             add("--make-vocab-size-divisible-by", String(multiple))
