@@ -110,7 +110,7 @@ public final class DistributedContext: @unchecked Sendable {
 
     /// Errors that every rank of a training stage raises together, so no rank is left waiting.
     static func isCollective(_ error: Error) -> Bool {
-        if error is StageInterrupted || error is FileError { return true }
+        if error is StageInterrupted || (error as? FileError)?.kind == .checkpoint { return true }
         if let e = error as? TrainingError {
             switch e {
             case .nonFinite, .noTargets, .layout: return true
