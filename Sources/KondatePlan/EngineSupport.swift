@@ -175,12 +175,15 @@ public enum EngineSupport {
         }
     }
 
+    /// An `engine` error at the key, with the notes of where its value came from.
+    static func refuse(_ d: inout DiagnosticSet, _ r: Recipe, _ path: String, _ message: String) {
+        d.error(.engine, message, at: r.tree.diagnosticLocation(path), notes: r.tree.at(path)?.provenance.notes ?? [])
+    }
+
     /// The stages Kondate's runtime runs for every engine: the tokenizer (and corpus).
     static func checkKondateData(_ r: Recipe) -> DiagnosticSet {
         var d = DiagnosticSet()
-        func reject(_ path: String, _ message: String) {
-            d.error(.engine, message, at: r.tree.diagnosticLocation(path), notes: r.tree.at(path)?.provenance.notes ?? [])
-        }
+        func reject(_ path: String, _ message: String) { refuse(&d, r, path, message) }
         if let t = r.tokenizer, t.path != nil, !t.additionalSpecialTokens.isEmpty {
             reject("tokenizer.special_tokens.additional", "special_tokens.additional adds tokens to a tokenizer Kondate trains; a loaded " +
                    "tokenizer (tokenizer.path) declares its special tokens in its own file: remove the key, or add the tokens to the file")
@@ -201,9 +204,7 @@ public enum EngineSupport {
     static func checkKondate(_ r: Recipe) -> DiagnosticSet {
         var d = DiagnosticSet()
         let tree = r.tree
-        func reject(_ path: String, _ message: String) {
-            d.error(.engine, message, at: tree.diagnosticLocation(path), notes: tree.at(path)?.provenance.notes ?? [])
-        }
+        func reject(_ path: String, _ message: String) { refuse(&d, r, path, message) }
         let run = "Kondate's runtime (kondate run)"
         if r.cluster.device.isGPU {
             reject("cluster.device", "cluster.device '\(r.cluster.device.rawValue)' is a GPU, but \(run) computes on the CPU: pretrain on GPUs with " +
