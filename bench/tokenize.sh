@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product kondate >/dev/null
 bin=.build/release/kondate
-fixtures=Tests/KondateDataTests/Fixtures/tokenizers
+fixtures=Tests/KondateTokenizersTests/Fixtures/tokenizers
 corpus=$(mktemp)
 trap 'rm -f "$corpus"' EXIT
 cat examples/tiny/data/ja.jsonl examples/tiny/data/en.jsonl examples/tiny/data/code.jsonl > "$corpus"

@@ -5,7 +5,7 @@ RAYON_NUM_THREADS=1 and 2 (each measured in a fresh process, since rayon reads i
 
     python3 bench/tokenize_hf.py [--tokenizer PATH ...] [--repeat N]
 
-Default tokenizers: the committed fixtures under Tests/KondateDataTests/Fixtures/tokenizers/hf/.
+Default tokenizers: the committed fixtures under Tests/KondateTokenizersTests/Fixtures/tokenizers/hf/.
 Corpus: every "text" of examples/tiny/data/{ja,en,code}.jsonl. Best of --repeat runs.
 """
 import argparse
@@ -16,7 +16,7 @@ import sys
 import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-FIXTURES = os.path.join(ROOT, "Tests", "KondateDataTests", "Fixtures", "tokenizers", "hf")
+FIXTURES = os.path.join(ROOT, "Tests", "KondateTokenizersTests", "Fixtures", "tokenizers", "hf")
 DEFAULT = [os.path.join(FIXTURES, n + ".json") for n in
            ("bytelevel-bpe", "metaspace-bpe-bytefallback", "unigram-bytefallback")]
 

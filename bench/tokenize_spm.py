@@ -15,7 +15,7 @@ import time
 import sentencepiece as spm
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-DEFAULT_MODEL = os.path.join(ROOT, "Tests", "KondateDataTests", "Fixtures", "tokenizers", "spm", "llmjp-unigram.model")
+DEFAULT_MODEL = os.path.join(ROOT, "Tests", "KondateTokenizersTests", "Fixtures", "tokenizers", "spm", "llmjp-unigram.model")
 
 
 def corpus():

@@ -8,7 +8,7 @@ package and encodes like Kondate.
     # compare with ids Kondate wrote: one {"ids": [...]} line per text of mixed.jsonl
     python3 scripts/check_trained_tokenizer.py --tokenizer PATH --kondate-ids KONDATE.jsonl
 
-Default tokenizer: Tests/KondateDataTests/Fixtures/tokenizers/hf/kondate-trained-bpe.json (written by
+Default tokenizer: Tests/KondateTokenizersTests/Fixtures/tokenizers/hf/kondate-trained-bpe.json (written by
 `KONDATE_RECORD_TRAINER_FIXTURE=1 swift test --filter BPETrainer`). --write-expected writes
 <name>.expected.jsonl beside it: {"ids": encode(text, add_special_tokens=False).ids, "decoded":
 decode(ids, skip_special_tokens=False)}, "decoded" only where it differs from the text. Exits 1 on any
@@ -22,7 +22,7 @@ import sys
 from tokenizers import Tokenizer
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-FIXTURES = os.path.join(ROOT, "Tests", "KondateDataTests", "Fixtures", "tokenizers")
+FIXTURES = os.path.join(ROOT, "Tests", "KondateTokenizersTests", "Fixtures", "tokenizers")
 DEFAULT = os.path.join(FIXTURES, "hf", "kondate-trained-bpe.json")
 
 

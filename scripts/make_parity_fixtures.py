@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the model-parity fixtures under Tests/KondateTensorTests/Fixtures/parity/: one .safetensors file
+"""Writes the model-parity fixtures under Tests/KondateModelTests/Fixtures/parity/: one .safetensors file
 per tiny Hugging Face `transformers` model, holding its float32 initial weights, the float64 reference
 logits, loss and parameter gradients for one fixed batch, and ten float64 AdamW steps on that batch.
 
@@ -55,7 +55,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from transformers.models.llama import modeling_llama
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-DEFAULT_OUT = os.path.join(ROOT, "Tests", "KondateTensorTests", "Fixtures", "parity")
+DEFAULT_OUT = os.path.join(ROOT, "Tests", "KondateModelTests", "Fixtures", "parity")
 
 VOCAB = 96
 BATCH, SEQ = 2, 16

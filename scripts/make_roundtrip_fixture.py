@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the export round-trip fixtures under Tests/KondateTensorTests/Fixtures/roundtrip/.
+"""Writes the export round-trip fixtures under Tests/KondateModelTests/Fixtures/roundtrip/.
 
 For each architecture, a short Kondate training run on the bundled example corpus produces a Hugging
 Face model directory; the script copies its config.json, generation_config.json and model.safetensors
@@ -47,7 +47,7 @@ def train(kondate, overrides, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=os.path.join(ROOT, "Tests", "KondateTensorTests", "Fixtures", "roundtrip"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "Tests", "KondateModelTests", "Fixtures", "roundtrip"))
     parser.add_argument("--kondate", default=os.path.join(ROOT, ".build", "release", "kondate"))
     args = parser.parse_args()
     if not os.path.exists(args.kondate):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the mixed text the tokenizer parity fixtures are computed on:
-Tests/KondateDataTests/Fixtures/tokenizers/mixed.jsonl, one {"text": ...} per line (texts may hold
+Tests/KondateTokenizersTests/Fixtures/tokenizers/mixed.jsonl, one {"text": ...} per line (texts may hold
 newlines). Deterministic. Japanese, English and code lines from the example corpus, plus lines made to
 stress tokenizers: emoji (with ZWJ sequences and skin tones), odd whitespace (tabs, runs of spaces,
 U+3000, NBSP, leading and trailing spaces, CR), rare and astral kanji, long numbers, full-width
@@ -13,7 +13,7 @@ import os
 import random
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-OUT = os.path.join(ROOT, "Tests", "KondateDataTests", "Fixtures", "tokenizers", "mixed.jsonl")
+OUT = os.path.join(ROOT, "Tests", "KondateTokenizersTests", "Fixtures", "tokenizers", "mixed.jsonl")
 rng = random.Random(7)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the Hugging Face tokenizer.json parity fixtures under
-Tests/KondateDataTests/Fixtures/tokenizers/hf/ (deterministic; the outputs are committed and the Swift
+Tests/KondateTokenizersTests/Fixtures/tokenizers/hf/ (deterministic; the outputs are committed and the Swift
 tests read them without Python):
 
 - bytelevel-bpe.json                 ByteLevelBPETokenizer trained by `tokenizers` (GPT-2 style), vocab 3000,
@@ -54,7 +54,7 @@ import importlib  # noqa: E402
 converters = importlib.import_module("transformers.convert_slow_tokenizer")
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-FIXTURES = os.path.join(ROOT, "Tests", "KondateDataTests", "Fixtures", "tokenizers")
+FIXTURES = os.path.join(ROOT, "Tests", "KondateTokenizersTests", "Fixtures", "tokenizers")
 OUT = os.path.join(FIXTURES, "hf")
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Trains the SentencePiece parity fixtures and writes what the Swift tests compare against, into
-Tests/KondateDataTests/Fixtures/tokenizers/spm/:
+Tests/KondateTokenizersTests/Fixtures/tokenizers/spm/:
 
     <name>.model           the model, trained with the `sentencepiece` package on examples/tiny/data
     <name>.expected.jsonl  {"ids": [...], "decoded": "..."} for every text of ../mixed.jsonl, in order:
@@ -33,7 +33,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-FIXTURES = os.path.join(ROOT, "Tests", "KondateDataTests", "Fixtures", "tokenizers")
+FIXTURES = os.path.join(ROOT, "Tests", "KondateTokenizersTests", "Fixtures", "tokenizers")
 OUT = os.path.join(FIXTURES, "spm")
 MIXED = os.path.join(FIXTURES, "mixed.jsonl")
 

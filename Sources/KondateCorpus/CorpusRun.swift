@@ -1,5 +1,5 @@
 import Foundation
-import KondateData
+import KondateTokenizers
 import KondatePlan
 import KondateRecipe
 import KondateSupport

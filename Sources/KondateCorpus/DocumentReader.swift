@@ -62,15 +62,6 @@ public struct DocumentReader {
         try expand(paths.entries.map { ($0.resolved, $0.location) })
     }
 
-    /// Expands the list of path patterns at `path` in a recipe (e.g. `corpus.sources.ja.paths`), each
-    /// resolved relative to the file that wrote it.
-    public static func expand(recipe: Recipe, at path: String) throws -> [String] {
-        let patterns = (recipe.tree.at(path)?.array ?? []).compactMap { item in
-            item.string.map { (PathCheck.resolve($0, relativeTo: item.location), item.location) }
-        }
-        return try expand(patterns)
-    }
-
     private mutating func skip(_ file: String, _ line: Int, _ reason: String) throws {
         if onError == .fail {
             throw KondateError(.inputData, "\(reason) (corpus.on_error is 'fail'; set it to 'skip' to count and skip such lines)",

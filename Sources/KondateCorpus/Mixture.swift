@@ -289,3 +289,30 @@ public struct BatchLoader: Sendable {
         return (tokens, targets)
     }
 }
+
+extension Mixture {
+    /// The blend a run's corpus.mix stage wrote (`mixture.json`), when it is the mix of this recipe: the same sources
+    /// and the same number of samples of the same length. Anything else is named in a note and ignored.
+    public static func recordedShares(_ file: String, recipe: Recipe, note: (String) -> Void) -> [String: Double]? {
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        guard let data = FileManager.default.contents(atPath: file),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let sources = json["sources"] as? [[String: Any]] else {
+            note("\(file) is not a mixture report; the blend uses the recipe's declared shares")
+            return nil
+        }
+        var shares: [String: Double] = [:]
+        for s in sources {
+            guard let name = s["name"] as? String, let share = (s["requested_share"] as? NSNumber)?.doubleValue else { continue }
+            shares[name] = share
+        }
+        let expected = Set((recipe.corpus?.sources ?? []).map(\.name))
+        let samples = (recipe.pretrain?.steps ?? 0) * (recipe.pretrain?.globalBatch ?? 0)
+        guard Set(shares.keys) == expected, (json["samples"] as? NSNumber)?.intValue == samples,
+              (json["seq_len"] as? NSNumber)?.intValue == recipe.model.seqLen else {
+            note("\(file) was written for another corpus mix (sources, samples or sequence length differ); the blend uses the recipe's declared shares")
+            return nil
+        }
+        return shares
+    }
+}

@@ -47,6 +47,12 @@ public final class Communicator: @unchecked Sendable {
         size = Int(s)
     }
 
+    /// Whether this process was started by an MPI launcher (OpenMPI's mpirun, or PMI/PMIx under srun).
+    public static var launchedByLauncher: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { env[$0] != nil }
+    }
+
     /// Whether MPI has been initialised in this process.
     public static var isInitialized: Bool {
         var flag: Int32 = 0

@@ -1,6 +1,6 @@
 import CMPI
 import Foundation
-import KondateTensor
+import KondateCollectives
 
 /// A `ProcessGroup` over an MPI communicator: what the model and the trainer use for distributed
 /// training. A failed MPI call cannot be recovered while other ranks wait in the same collective, so it

@@ -163,7 +163,7 @@ public enum EngineSupport {
             return checkKondate(recipe)
         case .megatron:
             // Kondate's runtime still prepares the tokenizer and the corpus Megatron-LM reads.
-            var diagnostics = checkKondateData(recipe)
+            var diagnostics = checkKondateTokenizers(recipe)
             let settings = LaunchSettings(recipeFile: recipe.file, runDirectory: "runs/\(recipe.name)", workingDirectory: ".")
             let launch: DiagnosticSet
             do { launch = try Launch.megatronArguments(recipe, settings: settings).diagnostics } catch { launch = error.diagnostics }
@@ -181,7 +181,7 @@ public enum EngineSupport {
     }
 
     /// The stages Kondate's runtime runs for every engine: the tokenizer (and corpus).
-    static func checkKondateData(_ r: Recipe) -> DiagnosticSet {
+    static func checkKondateTokenizers(_ r: Recipe) -> DiagnosticSet {
         var d = DiagnosticSet()
         func reject(_ path: String, _ message: String) { refuse(&d, r, path, message) }
         if let t = r.tokenizer, t.path != nil, !t.additionalSpecialTokens.isEmpty {
@@ -246,7 +246,7 @@ public enum EngineSupport {
             reject("tune.\(t.name).precision", "precision \(t.precision.rawValue): \(run) computes in fp32 (mixed precision is not implemented); " +
                    "set precision: fp32")
         }
-        d.append(contentsOf: checkKondateData(r))
+        d.append(contentsOf: checkKondateTokenizers(r))
         return d
     }
 }

@@ -28,11 +28,17 @@ public struct ParameterCount: Sendable, Equatable {
     public var total: Int { embedding + positions + perLayer * layers + finalNorm + head }
 
     public init(model m: Recipe.Model) {
-        let h = m.hidden, f = m.ffn, V = m.vocabSize
-        let q = m.heads * m.headDim, kv = m.kvHeads * m.headDim
+        self.init(arch: m.arch, hidden: m.hidden, ffn: m.ffn, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads,
+                  headDim: m.headDim, vocabSize: m.vocabSize, maxPositions: m.maxPositions, tieEmbeddings: m.tieEmbeddings)
+    }
+
+    /// The same counts from the shape alone (for a model that no recipe describes, as `kondate bench train` measures).
+    public init(arch: Architecture, hidden h: Int, ffn f: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int,
+                vocabSize V: Int, maxPositions: Int, tieEmbeddings: Bool) {
+        let q = heads * headDim, kv = kvHeads * headDim
         embedding = V * h
-        if m.arch == .gpt2 {
-            positions = m.maxPositions * h
+        if arch == .gpt2 {
+            positions = maxPositions * h
             attentionPerLayer = h * (q + 2 * kv) + (q + 2 * kv) + q * h + h
             mlpPerLayer = h * f + f + f * h + h
             normsPerLayer = 4 * h
@@ -47,9 +53,9 @@ public struct ParameterCount: Sendable, Equatable {
             replicatedPerLayer = 2 * h
         }
         perLayer = attentionPerLayer + mlpPerLayer + normsPerLayer
-        layers = m.layers
-        head = m.tieEmbeddings ? 0 : V * h
-        let matricesPerLayer = h * (q + 2 * kv) + q * h + (m.arch == .gpt2 ? 2 : 3) * h * f
-        matmul = matricesPerLayer * m.layers + V * h
+        self.layers = layers
+        head = tieEmbeddings ? 0 : V * h
+        let matricesPerLayer = h * (q + 2 * kv) + q * h + (arch == .gpt2 ? 2 : 3) * h * f
+        matmul = matricesPerLayer * layers + V * h
     }
 }

@@ -41,8 +41,9 @@ public struct TrainingCost: Sendable {
     public init(recipe: Recipe, parameters: ParameterCount, memory: MemoryEstimate, tokens: Int, mfu: Double,
                 exposedDataParallel: Double? = nil) {
         let m = recipe.model, p = recipe.parallel
-        let attention = 12 * Double(m.layers) * Double(m.heads * m.headDim) * Double(m.seqLen)
-        modelFlopsPerToken = 6 * Double(parameters.matmul) + attention
+        let attention = Self.attentionFlopsPerToken(layers: m.layers, attentionWidth: m.heads * m.headDim, seqLen: m.seqLen)
+        modelFlopsPerToken = Self.modelFlopsPerToken(parameters: parameters, layers: m.layers, attentionWidth: m.heads * m.headDim,
+                                                     seqLen: m.seqLen)
         let D = Double(tokens)
         modelFlops = modelFlopsPerToken * D
         var extra = 0.0
@@ -71,5 +72,15 @@ public struct TrainingCost: Sendable {
         let flopsPerStep = modelFlopsPerToken * Double(globalBatch * m.seqLen)
         let stepThroughput = devices * recipe.cluster.peakFlops * step.total
         impliedMFU = stepThroughput > 0 && stepThroughput.isFinite ? flopsPerStep / stepThroughput : 0
+    }
+
+    /// Model FLOPs per token: 6·N (N = `parameters.matmul`) plus the attention term.
+    public static func modelFlopsPerToken(parameters: ParameterCount, layers: Int, attentionWidth: Int, seqLen: Int) -> Double {
+        6 * Double(parameters.matmul) + attentionFlopsPerToken(layers: layers, attentionWidth: attentionWidth, seqLen: seqLen)
+    }
+
+    /// 12·L·d·T: QKᵀ and AV, forward and backward, over the full (T, T) square.
+    public static func attentionFlopsPerToken(layers: Int, attentionWidth: Int, seqLen: Int) -> Double {
+        12 * Double(layers) * Double(attentionWidth) * Double(seqLen)
     }
 }

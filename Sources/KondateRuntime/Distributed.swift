@@ -1,8 +1,9 @@
 import Foundation
+import KondateCollectives
 import KondateMPI
 import KondateRecipe
 import KondateSupport
-import KondateTensor
+import KondateTraining
 
 /// `kondate run` under `mpirun -np N` (or `srun`): the ranks of one job and the recipe's layout.
 ///
@@ -29,10 +30,7 @@ public final class DistributedContext: @unchecked Sendable {
     }
 
     /// Whether this process was started by an MPI launcher (OpenMPI's mpirun, or PMI/PMIx under srun).
-    public static var launchedByMPI: Bool {
-        let env = ProcessInfo.processInfo.environment
-        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { env[$0] != nil }
-    }
+    public static var launchedByMPI: Bool { Communicator.launchedByLauncher }
 
     /// Ranks of this job on this node, as the launcher says (1 when unknown).
     public static var localRanks: Int {
@@ -122,6 +120,16 @@ public final class DistributedContext: @unchecked Sendable {
 
     /// A follower's life: join every training stage the leader announces until it announces the end.
     /// Returns the exit status.
+    /// The whole job on this rank; never returns. A follower follows the leader's announcements; the
+    /// leader runs `lead` (the run, returning its exit status), then tells the followers how it ended.
+    /// Every rank then finalises MPI and exits with that status.
+    public func runJob(recipe: Recipe, directory: String, threads: Int, lead: () -> Int32) -> Never {
+        if !isLeader { finish(follow(recipe: recipe, directory: directory, threads: threads)) }
+        let status = lead()
+        do { try announce(.object([("done", .int(Int(status)))])) } catch { abortJob("\(error)") }
+        finish(status)
+    }
+
     public func follow(recipe: Recipe, directory: String, threads: Int) -> Int32 {
         let context = StageContext(recipe: recipe, directory: directory, threads: threads, log: { _ in })
         context.distributed = self

@@ -1,11 +1,11 @@
 import Foundation
 import KondateCorpus
-import KondateData
 import KondateEval
+import KondateModel
 import KondatePlan
 import KondateRecipe
 import KondateSupport
-import KondateTensor
+import KondateTokenizers
 import KondateTune
 
 /// An `eval.<name>` stage: one suite run on each of its checkpoints (`pretrain` or tune stage names),

@@ -3,7 +3,7 @@ import KondateEval
 import KondateMPI
 import KondateRecipe
 import KondateSupport
-import KondateTensor
+import KondateTraining
 
 /// How a failure reaches the user: one diagnostic with a code from the catalogue, and an exit status
 /// (docs/runs.md, "Exit statuses"): 1 for what the user fixes (the recipe, an input file, the machine),

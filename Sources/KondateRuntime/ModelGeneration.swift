@@ -1,7 +1,7 @@
 import Foundation
-import KondateData
 import KondateEval
-import KondateTensor
+import KondateModel
+import KondateTokenizers
 
 /// Text generation with a Kondate model and its tokenizer, for `kondate eval`, `kondate generate` and
 /// the eval stages of `kondate run`.
@@ -56,16 +56,6 @@ public final class ModelTextGenerator: TextGenerator {
             ids = (keepFirst ? [ids[0]] : []) + ids.suffix(keepFirst ? room - 1 : room)
             truncatedPrompts += 1
         }
-        session.reset()
-        var generated: [Int32] = []
-        var logits: UnsafeBufferPointer<Float>?
-        for id in ids { logits = try session.append(id) }
-        while generated.count < maxNewTokens, let l = logits {
-            let next = sampler.next(l)
-            if next == endOfSequence { break }
-            generated.append(next)
-            logits = session.length < session.capacity ? try session.append(next) : nil
-        }
-        return tokenizer.decode(generated)
+        return tokenizer.decode(try session.generate(prompt: ids, maxNewTokens: maxNewTokens, sampler: &sampler, endOfSequence: endOfSequence))
     }
 }

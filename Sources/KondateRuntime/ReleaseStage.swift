@@ -1,8 +1,9 @@
 import Foundation
+import KondateModel
 import KondatePlan
 import KondateRecipe
 import KondateSupport
-import KondateTensor
+import KondateTraining
 
 /// The `release` stage: a directory that transformers loads as it is and that says exactly what made it.
 ///

@@ -1,8 +1,8 @@
 import Foundation
+import KondateKernels
 import KondatePlan
 import KondateRecipe
 import KondateSupport
-import KondateTensor
 
 /// `manifest.json` of a run directory: everything that made the run, in canonical JSON (keys in byte
 /// order), so that two runs can be compared field by field (`kondate diff`) and re-executed

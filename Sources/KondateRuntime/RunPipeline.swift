@@ -1,6 +1,6 @@
 import Foundation
 import KondateCorpus
-import KondateData
+import KondateTokenizers
 import KondatePlan
 import KondateRecipe
 import KondateSupport

@@ -1,8 +1,9 @@
 import Foundation
+import KondateKernels
 import KondatePlan
 import KondateRecipe
+import KondateReport
 import KondateSupport
-import KondateTensor
 
 /// `kondate verify`: re-executes a run (or the run behind a release) from its manifest in the same
 /// layout and compares every stage key and artifact (and, for a release, every file of the release).

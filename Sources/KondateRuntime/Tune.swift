@@ -1,10 +1,12 @@
 import Foundation
 import KondateCorpus
-import KondateData
+import KondateKernels
+import KondateModel
 import KondatePlan
 import KondateRecipe
 import KondateSupport
-import KondateTensor
+import KondateTokenizers
+import KondateTraining
 import KondateTune
 
 /// A `tune.<name>` stage: full fine-tuning on instruction data, as llm-jp-sft does it (AdamW with the
@@ -102,12 +104,11 @@ public struct TuneStage {
         do { tokenizer = try TokenizerLoader.load(path: tokenizerFile) } catch {
             throw KondateError(.stageInput, "tune.\(stage.name): no tokenizer: \(error)", at: at("from"))
         }
-        let tok: TuneTokenizer
-        let template: PromptTemplate
-        do {
-            tok = try TuneTokenizer(tokenizer: tokenizer, specialTokens: config.specialTokens)
-            template = try PromptTemplate(config.template)
-        } catch let e as KondateError { throw KondateError(e.code, e.message, at: e.location ?? at("template")) }
+        let data: TuneExamples
+        do { data = try TuneExamples(config: config, tokenizer: tokenizer) } catch let e as KondateError {
+            throw KondateError(e.code, e.message, at: e.location ?? at("template"))
+        }
+        let tok = data.tokenizer, template = data.template
         let maxLength = min(stage.maxLength, model.config.maxPositions)
 
         // Examples, repeated by epochs × weight.
@@ -115,12 +116,7 @@ public struct TuneStage {
         for input in config.datasets {
             let dataset = input.dataset
             var tokenized: [TokenizedExample] = []
-            let format = dataset.format
-            for file in try DocumentReader.expand(input.paths) {
-                for example in try InstructionData.read(path: file, format: format) {
-                    tokenized.append(tok.tokenize(try template.render(example, trainOnInput: stage.lossMask == .all), maxLength: maxLength))
-                }
-            }
+            try data.forEachExample(of: input, maxLength: maxLength) { _, t in tokenized.append(t) }
             let repeats = dataset.epochs * dataset.weight
             for _ in 0..<Int(repeats) { examples += tokenized }
             examples += tokenized.prefix(Int(((repeats - repeats.rounded(.down)) * Double(tokenized.count)).rounded()))
@@ -288,6 +284,34 @@ public struct TuneStage {
                               firstLoss: firstLoss, finalLoss: lastLoss, seconds: Date().timeIntervalSince(started), modelDirectory: out)
         if leader { try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json")) }
         return summary
+    }
+}
+
+/// A tune stage's examples as the stage trains on them: read from each dataset's files, rendered with
+/// the stage's template and loss mask and tokenized with its special tokens. `kondate tune-preview`
+/// shows them from the same source.
+public struct TuneExamples {
+    public var config: TuneConfig
+    public let tokenizer: TuneTokenizer
+    public let template: PromptTemplate
+
+    /// Throws `KondateError` when the special tokens or the template cannot be used.
+    public init(config: TuneConfig, tokenizer: any Tokenizer) throws {
+        self.config = config
+        self.tokenizer = try TuneTokenizer(tokenizer: tokenizer, specialTokens: config.specialTokens)
+        template = try PromptTemplate(config.template)
+    }
+
+    /// Calls `body` with every example of one dataset, in file and line order, and its tokens cut to
+    /// `maxLength` (+1 for the shifted target).
+    public func forEachExample(of input: TuneDatasetInput, maxLength: Int,
+                               _ body: (InstructionExample, TokenizedExample) throws -> Void) throws {
+        let trainOnInput = config.stage.lossMask == .all
+        for file in try DocumentReader.expand(input.paths) {
+            for example in try InstructionData.read(path: file, format: input.dataset.format) {
+                try body(example, tokenizer.tokenize(try template.render(example, trainOnInput: trainOnInput), maxLength: maxLength))
+            }
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import KondateData
+import KondateTokenizers
 import KondateRecipe
 
 /// A piece of rendered text and whether its tokens carry loss.
@@ -58,12 +58,6 @@ public struct PromptTemplate: Sendable, Equatable {
 
     public static let builtins = [llmJPv11, llmJPv2Chat]
 
-    /// The template a recipe names: a built-in, or one under `templates:`.
-    public static func named(_ name: String, in recipe: Recipe) throws -> PromptTemplate {
-        if let t = recipe.template(named: name) { return PromptTemplate(recipeTemplate: t) }
-        return try builtin(name)
-    }
-
     /// A built-in template by name.
     public static func builtin(_ name: String) throws -> PromptTemplate {
         guard let t = builtins.first(where: { $0.name == name }) else {
@@ -71,7 +65,6 @@ public struct PromptTemplate: Sendable, Equatable {
         }
         return t
     }
-
 
     /// The example as segments: prompt text untrained, responses trained (everything trained with
     /// `trainOnInput`). An EOS follows every assistant response.

@@ -1,6 +1,6 @@
 import KondateRecipe
 import Foundation
-import KondateData
+import KondateTokenizers
 
 /// An example as token ids with a per-token loss flag.
 public struct TokenizedExample: Sendable, Equatable {

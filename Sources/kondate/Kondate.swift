@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import KondateKernels
 import KondatePlan
 import KondateRecipe
-import KondateTensor
 
 /// Exit statuses: 0 clean, 1 recipe errors (or differences, for `diff`), 2 usage or internal errors.
 enum Exit {

@@ -209,8 +209,8 @@ struct ExtremeValueTests {
 
 @Suite("kondate tokenize and dataset")
 struct TokenizeCLITests {
-    let spm = "Tests/KondateDataTests/Fixtures/tokenizers/spm/llmjp-unigram.model"
-    let hf = "Tests/KondateDataTests/Fixtures/tokenizers/hf/bytelevel-bpe.json"
+    let spm = "Tests/KondateTokenizersTests/Fixtures/tokenizers/spm/llmjp-unigram.model"
+    let hf = "Tests/KondateTokenizersTests/Fixtures/tokenizers/hf/bytelevel-bpe.json"
 
     @Test func encodeAndDecodeRoundTrip() throws {
         for tokenizer in [spm, hf] {

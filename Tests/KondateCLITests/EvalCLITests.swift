@@ -66,14 +66,14 @@ struct EvalCLITests {
     }
 
     @Test func evalNeedsATokenizer() throws {
-        let result = try kondate(["eval", "--model", "Tests/KondateTensorTests/Fixtures/roundtrip/llama",
+        let result = try kondate(["eval", "--model", "Tests/KondateModelTests/Fixtures/roundtrip/llama",
                                   "--suite", "examples/tiny/eval/tiny_qa.json", "--few-shots", "1"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("tokenizer"))
     }
 
     @Test func evalChecksFewShotsBeforeLoadingTheModel() throws {
-        let result = try kondate(["eval", "--model", "Tests/KondateTensorTests/Fixtures/roundtrip/llama",
+        let result = try kondate(["eval", "--model", "Tests/KondateModelTests/Fixtures/roundtrip/llama",
                                   "--suite", "examples/tiny/eval/tiny_qa.json"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("tiny_qa.json: few_shots: --few-shots 4 but the dataset has only 1"))

@@ -1,4 +1,5 @@
 import Foundation
+import KondateRuntime
 import KondateSupport
 import KondateTestSupport
 import Testing
@@ -6,7 +7,7 @@ import Testing
 /// `kondate run`, `score`, `generate` and `bench train` as a user runs them.
 @Suite("kondate runtime commands", .serialized)
 struct RuntimeCLITests {
-    static let llamaExport = root.path + "/Tests/KondateTensorTests/Fixtures/roundtrip/llama"
+    static let llamaExport = root.path + "/Tests/KondateModelTests/Fixtures/roundtrip/llama"
 
     static func temporaryDirectory() -> String {
         let dir = NSTemporaryDirectory() + "kondate-cli-\(UUID().uuidString)"
@@ -199,7 +200,7 @@ struct SafetensorsReference {
 
 @Suite("kondate tune-preview")
 struct TunePreviewCLITests {
-    static let tokenizer = root.path + "/Tests/KondateDataTests/Fixtures/tokenizers/hf/metaspace-bpe-bytefallback.json"
+    static let tokenizer = root.path + "/Tests/KondateTokenizersTests/Fixtures/tokenizers/hf/metaspace-bpe-bytefallback.json"
 
     @Test func marksTheTrainedSpans() throws {
         let result = try kondate(["tune-preview", "examples/tiny/tiny-llama.yaml", "--stage", "qa", "--n", "1", "--tokenizer", Self.tokenizer])

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import KondateCorpus
-import KondateData
+import KondateTokenizers
 import KondateRecipe
 import KondateSupport
 import KondateTestSupport
@@ -101,7 +101,7 @@ struct CorpusRunTests {
     }
 
     @Test func aLoadedTokenizerMustMatchItsDeclaredSizeAndFitTheModel() throws {
-        let spm = repositoryRoot.appendingPathComponent("Tests/KondateDataTests/Fixtures/tokenizers/spm/llmjp-unigram.model").path
+        let spm = repositoryRoot.appendingPathComponent("Tests/KondateTokenizersTests/Fixtures/tokenizers/spm/llmjp-unigram.model").path
         let (dir, path) = try Self.recipe(lines: 40)
         var text = try String(contentsOfFile: path, encoding: .utf8)
         text = text.replacingOccurrences(of: "  train: {algorithm: bpe, vocab_size: 600, sample_size: 200KiB}", with: "  path: \(spm)")

@@ -63,7 +63,7 @@ public enum KeyTable {
         extends: $TINY
         unset: [tokenizer]
         tokenizer:
-          path: $ROOT/Tests/KondateDataTests/Fixtures/tokenizers/hf/kondate-trained-bpe.json
+          path: $ROOT/Tests/KondateTokenizersTests/Fixtures/tokenizers/hf/kondate-trained-bpe.json
           vocab_size: 2000
           special_tokens: {eos: "<|endoftext|>", pad: "<pad>"}
         """
@@ -71,7 +71,7 @@ public enum KeyTable {
         extends: $TINY
         unset: [tokenizer]
         tokenizer:
-          path: $ROOT/Tests/KondateDataTests/Fixtures/tokenizers/spm/llmjp-unigram.model
+          path: $ROOT/Tests/KondateTokenizersTests/Fixtures/tokenizers/spm/llmjp-unigram.model
           format: sentencepiece
           vocab_size: 3000
           special_tokens: {bos: "<s>", eos: "</s>", unk: "<unk>"}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import KondateCorpus
-import KondateData
+import KondateBench
+import KondateModel
 import KondateSupport
 
 struct BenchCommand: ParsableCommand {
@@ -24,42 +24,78 @@ struct BenchTokenize: ParsableCommand {
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
-        let tok: any Tokenizer
-        do { tok = try TokenizerLoader.load(path: tokenizer) } catch let e as FileError {
+        let result: TokenizationBenchmark.Result
+        do { result = try TokenizationBenchmark.run(tokenizer: tokenizer, file: file, threads: threads, repeats: repeats) } catch let e as FileError {
             printError("kondate bench tokenize: \(e.description)\n")
             throw ExitCode(Exit.recipeErrors)
         }
-        var texts: [String] = []
-        let reader = try LineReader(path: file)
-        try reader.forEachLine { line, _ in
-            if case let .object(entries)? = try? JSONParser.parse(line), case let .string(text)? = entries.first(where: { $0.0 == "text" })?.1 {
-                texts.append(text)
-            } else if let text = String(validating: line, as: UTF8.self) {
-                texts.append(text)
-            }
-            return true
-        }
-        let bytes = texts.reduce(0) { $0 + $1.utf8.count }
-        var rows: [(Int, Double, Int)] = []
-        for t in Array(Set([1, max(1, threads)])).sorted() {
-            var best = Double.infinity
-            var tokens = 0
-            for _ in 0..<max(1, repeats) {
-                let start = DispatchTime.now().uptimeNanoseconds
-                let ids = tok.encodeBatch(texts, threads: t)
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                best = min(best, seconds)
-                tokens = ids.reduce(0) { $0 + $1.count }
-            }
-            rows.append((t, Double(bytes) / 1e6 / best, tokens))
-        }
         if json {
-            print(JSON.object([("tokenizer", .string(tokenizer)), ("file", .string(file)), ("bytes", .int(bytes)), ("texts", .int(texts.count)),
-                               ("results", .array(rows.map { .object([("threads", .int($0.0)), ("mb_per_second", .double($0.1)), ("tokens", .int($0.2))]) }))]).rendered())
-        } else {
-            for (t, mbps, tokens) in rows {
-                print("kondate \(URL(fileURLWithPath: tokenizer).lastPathComponent): \(t) thread\(t == 1 ? "" : "s"): \(Format.fixed(mbps, 2)) MB/s (\(Format.grouped(bytes)) bytes, \(Format.grouped(tokens)) tokens)")
-            }
+            print(result.json.rendered())
+            return
+        }
+        for row in result.rows {
+            print("kondate \(URL(fileURLWithPath: tokenizer).lastPathComponent): \(row.threads) thread\(row.threads == 1 ? "" : "s"): " +
+                  "\(Format.fixed(row.megabytesPerSecond, 2)) MB/s (\(Format.grouped(result.bytes)) bytes, \(Format.grouped(row.tokens)) tokens)")
+        }
+    }
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training-step throughput of a model shape on random tokens, with a per-kernel time breakdown.",
+        discussion: """
+        FLOPs per step: the planner's model FLOPs (`kondate plan`): 6 × (matmul parameters: every \
+        projection and the output head, not the input embedding) × tokens + 12 × batch × layers × seq² × \
+        hidden for attention (PaLM's count; the causal kernel skips about half of that work). \
+        sgemm_peak_gflops is measured in the same process: cblas_sgemm on 1024×1024 matrices with the same \
+        thread count. Under mpirun the step is distributed: --tensor and --pipeline set the model-parallel \
+        sizes, the remaining ranks are data parallel (--zero for ZeRO-1), the batch is the global batch in \
+        micro-batches of --micro-batch rows, and rank 0 prints the global tokens/s and the share of the step \
+        spent communicating (tensor-parallel reductions, data-parallel reductions and gathers, pipeline waits).
+        """)
+
+    @Option(help: "llama or gpt2.") var arch: ModelConfig.Architecture = .llama
+    @Option var hidden: Int = 256
+    @Option var ffn: Int = 688
+    @Option var layers: Int = 4
+    @Option var heads: Int = 8
+    @Option var kvHeads: Int?
+    @Option var vocab: Int = 8000
+    @Option var seq: Int = 256
+    @Option var batch: Int = 8
+    @Option(help: "Timed steps (after one untimed warm-up step).") var steps: Int = 5
+    @Option(help: "Threads for OpenBLAS and the elementwise kernels.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Tensor-parallel size (under mpirun).") var tensor: Int = 1
+    @Option(help: "Pipeline-parallel size (under mpirun).") var pipeline: Int = 1
+    @Option(help: "Rows per micro-batch (default: the batch shared evenly by the data-parallel ranks, or 1 row with a pipeline).")
+    var microBatch: Int?
+    @Flag(help: "ZeRO-1: shard the optimizer state over the data-parallel ranks.") var zero = false
+    @Flag(help: "JSON output.") var json = false
+
+    func run() throws {
+        let config = ModelConfig(arch: arch, vocabSize: vocab, hidden: hidden, ffn: ffn, layers: layers, heads: heads,
+                                 kvHeads: kvHeads, maxPositions: seq)
+        let options = TrainingBenchmark.Options(config: config, seq: seq, batch: batch, steps: steps, threads: threads, tensor: tensor,
+                                                pipeline: pipeline, microBatch: microBatch, zero: zero)
+        let outcome: TrainingBenchmark.Result?
+        do { outcome = try TrainingBenchmark.run(options) } catch let e as TrainingBenchmark.UsageError {
+            printError("kondate bench train: \(e.description)\n")
+            throw ExitCode(Exit.usage)
+        }
+        guard let r = outcome else { return }  // not rank 0
+        if json {
+            print(r.json.rendered(pretty: false))
+            return
+        }
+        let l = r.layout
+        let ranks = l.ranks > 1 ? ", \(l.ranks) ranks (tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)\(l.zero ? ", ZeRO-1" : ""))" : ""
+        print("\(arch.rawValue) \(Format.grouped(r.parameters)) parameters, batch \(batch) × seq \(seq), \(threads) thread\(threads == 1 ? "" : "s")\(ranks)")
+        print("  \(Format.grouped(Int(r.tokensPerSecond))) tokens/s, \(Format.fixed(r.stepSeconds * 1000, 1)) ms/step, " +
+              "\(Format.fixed(r.gflops, 1)) GFLOP/s = \(Format.fixed(100 * r.fractionOfPeak, 1))% of " +
+              (l.ranks > 1 ? "\(l.ranks) × " : "") + "sgemm peak \(Format.fixed(r.sgemmPeakGFLOPS, 1)) GFLOP/s")
+        for (name, s) in r.kernels {
+            print("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(Format.fixed(s * 1000, 1).leftPadded(8)) ms  \(Format.fixed(100 * s / r.stepSeconds, 1).leftPadded(5))%")
         }
     }
 }

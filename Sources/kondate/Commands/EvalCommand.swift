@@ -1,10 +1,9 @@
 import ArgumentParser
 import Foundation
-import KondateData
 import KondateEval
-import KondateSupport
 import KondateRuntime
-import KondateTensor
+import KondateSupport
+import KondateTokenizers
 
 /// Loads a suite (dataset files and directories of them), reporting problems as input errors (exit 1).
 private func loadSuite(_ paths: [String], command: String) throws -> [EvalDataset] {

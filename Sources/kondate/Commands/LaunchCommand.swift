@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KondateCorpus
 import KondatePlan
 import KondateRecipe
 import KondateSupport
@@ -100,7 +101,7 @@ struct LaunchCommand: ParsableCommand {
                 text = ShellQuote.join(argv) + "\n"
             case .megatron:
                 let mixture = settings.runDirectory + "/corpus/mix/mixture.json"
-                if let shares = Self.measuredShares(mixture, recipe: recipe, note: { notes.append($0) }) {
+                if let shares = Mixture.recordedShares(mixture, recipe: recipe, note: { notes.append($0) }) {
                     settings.measuredShares = shares
                     settings.measuredSharesFile = mixture
                 }
@@ -149,31 +150,6 @@ struct LaunchCommand: ParsableCommand {
             }
         }
         return nil
-    }
-
-    /// The blend the run's corpus.mix stage wrote, when it is the mix of this recipe: the same sources
-    /// and the same number of samples of the same length. Anything else is named in a note and ignored.
-    static func measuredShares(_ file: String, recipe: Recipe, note: (String) -> Void) -> [String: Double]? {
-        guard FileManager.default.fileExists(atPath: file) else { return nil }
-        guard let data = FileManager.default.contents(atPath: file),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let sources = json["sources"] as? [[String: Any]] else {
-            note("\(file) is not a mixture report; the blend uses the recipe's declared shares")
-            return nil
-        }
-        var shares: [String: Double] = [:]
-        for s in sources {
-            guard let name = s["name"] as? String, let share = (s["requested_share"] as? NSNumber)?.doubleValue else { continue }
-            shares[name] = share
-        }
-        let expected = Set((recipe.corpus?.sources ?? []).map(\.name))
-        let samples = (recipe.pretrain?.steps ?? 0) * (recipe.pretrain?.globalBatch ?? 0)
-        guard Set(shares.keys) == expected, (json["samples"] as? NSNumber)?.intValue == samples,
-              (json["seq_len"] as? NSNumber)?.intValue == recipe.model.seqLen else {
-            note("\(file) was written for another corpus mix (sources, samples or sequence length differ); the blend uses the recipe's declared shares")
-            return nil
-        }
-        return shares
     }
 
     /// Replaces this process with `argv[0]` found on PATH; returns only by throwing.

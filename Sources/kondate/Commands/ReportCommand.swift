@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import KondateRuntime
+import KondateReport
 import KondateSupport
 
 struct ReportCommand: ParsableCommand {

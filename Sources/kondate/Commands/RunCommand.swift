@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
 import KondateCorpus
+import KondateKernels
 import KondatePlan
 import KondateRecipe
 import KondateRuntime
 import KondateSupport
-import KondateTensor
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -77,18 +77,16 @@ struct RunCommand: ParsableCommand {
         Parallel.threads = threads
         guard let distributed else { return try run(recipe: recipe, directory: directory, threads: threads, distributed: nil, fail: fail) }
         StopRequest.install()
-        if !distributed.isLeader { distributed.finish(distributed.follow(recipe: recipe, directory: directory, threads: threads)) }
-        // The leader tells the followers how the run ended, then every rank finalises MPI.
-        var status: Int32 = 0
-        do {
-            try run(recipe: recipe, directory: directory, threads: threads, distributed: distributed, fail: fail)
-        } catch let exit as ExitCode {
-            status = exit.rawValue
-        } catch {
-            status = FailureReport.of(error).status
+        distributed.runJob(recipe: recipe, directory: directory, threads: threads) {
+            do {
+                try run(recipe: recipe, directory: directory, threads: threads, distributed: distributed, fail: fail)
+                return 0
+            } catch let exit as ExitCode {
+                return exit.rawValue
+            } catch {
+                return FailureReport.of(error).status
+            }
         }
-        do { try distributed.announce(.object([("done", .int(Int(status)))])) } catch { distributed.abortJob("\(error)") }
-        distributed.finish(status)
     }
 
     func run(recipe: Recipe, directory: String, threads: Int, distributed: DistributedContext?,

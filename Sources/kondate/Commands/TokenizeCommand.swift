@@ -2,7 +2,7 @@ import KondateRecipe
 import ArgumentParser
 import Foundation
 import KondateCorpus
-import KondateData
+import KondateTokenizers
 import KondateSupport
 
 struct TokenizeCommand: ParsableCommand {

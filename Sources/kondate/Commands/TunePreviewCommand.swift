@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
-import KondateCorpus
-import KondateData
+import KondatePlan
 import KondateRecipe
+import KondateRuntime
 import KondateSupport
+import KondateTokenizers
 import KondateTune
 
 struct TunePreviewCommand: ParsableCommand {
@@ -34,7 +35,7 @@ struct TunePreviewCommand: ParsableCommand {
             var d = DiagnosticSet()
             d.error(code, message, at: location)
             printError(renderer.render(d))
-            throw ExitCode(Exit.recipeErrors)
+            throw ExitCode(code == .internalError ? Exit.usage : Exit.recipeErrors)
         }
         guard let tune = recipe.tune.first(where: { $0.name == stage }) else {
             let names = recipe.tune.map(\.name)
@@ -52,42 +53,33 @@ struct TunePreviewCommand: ParsableCommand {
                 try fail("the recipe trains its tokenizer and \(tokenizerPath) does not exist yet; run `kondate run \(options.recipe) --until corpus` first or pass --tokenizer", code: .missingPath)
             }
         }
-        let tok: TuneTokenizer
-        do {
-            tok = try TuneTokenizer(tokenizer: try TokenizerLoader.load(path: tokenizerPath), specialTokens: recipe.tokenizer?.specialTokens ?? [:])
+        guard case let .tune(config)? = compilation.plan?.graph.stage("tune.\(stage)")?.payload else {
+            try fail("tune.\(stage) is not in the execution graph", code: .internalError)
+        }
+        let data: TuneExamples
+        do { data = try TuneExamples(config: config, tokenizer: try TokenizerLoader.load(path: tokenizerPath)) } catch let e as KondateError {
+            try fail(e.message, at: e.location ?? recipe.tree.at("tune.\(stage).template")?.location, code: e.code)
         } catch {
             try fail("\(error)")
-        }
-        let template: PromptTemplate
-        do { template = try PromptTemplate.named(tune.template, in: recipe) } catch let e as KondateError {
-            try fail(e.message, at: recipe.tree.at("tune.\(stage).template")?.location, code: .template)
         }
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         var shown = 0
         var totals = (examples: 0, tokens: 0, trained: 0, truncated: 0)
-        print("tune.\(stage): template \(template.name), loss on \(tune.lossMask == .all ? "all tokens" : "responses only"), max length \(tune.maxLength)\(tune.packing ? ", packed" : "")")
-        for dataset in tune.datasets {
-            let files: [String]
-            do { files = try DocumentReader.expand(recipe: recipe, at: "tune.\(stage).datasets.\(dataset.name).paths") } catch let e as KondateError { try fail(e.message, at: e.location, code: e.code) }
-            let format = dataset.format
-            for file in files {
-                let examples: [InstructionExample]
-                do { examples = try InstructionData.read(path: file, format: format) } catch let e as KondateError { try fail(e.message, at: e.location, code: e.code) }
-                for example in examples {
-                    let segments: [Segment]
-                    do { segments = try template.render(example, trainOnInput: tune.lossMask == .all) } catch let e as KondateError {
-                        try fail(e.message, at: e.location)
-                    }
-                    let t = tok.tokenize(segments, maxLength: tune.maxLength)
+        print("tune.\(stage): template \(data.template.name), loss on \(tune.lossMask == .all ? "all tokens" : "responses only"), max length \(tune.maxLength)\(tune.packing ? ", packed" : "")")
+        for input in config.datasets {
+            do {
+                try data.forEachExample(of: input, maxLength: tune.maxLength) { example, t in
                     totals.examples += 1
                     totals.tokens += t.ids.count
                     totals.trained += t.trainedCount
                     totals.truncated += t.truncated ? 1 : 0
-                    guard shown < n else { continue }
+                    guard shown < n else { return }
                     shown += 1
-                    print("\n── \(dataset.name) · \(example.origin) · \(t.ids.count) tokens, \(t.trainedCount) trained\(t.truncated ? " (truncated)" : "")")
-                    print(Self.marked(t, tokenizer: tok, colour: colour))
+                    print("\n── \(input.dataset.name) · \(example.origin) · \(t.ids.count) tokens, \(t.trainedCount) trained\(t.truncated ? " (truncated)" : "")")
+                    print(Self.marked(t, tokenizer: data.tokenizer, colour: colour))
                 }
+            } catch let e as KondateError {
+                try fail(e.message, at: e.location, code: e.code)
             }
         }
         print("\n\(Format.grouped(totals.examples)) examples, \(Format.grouped(totals.tokens)) tokens, \(Format.grouped(totals.trained)) trained" +

@@ -4,7 +4,6 @@ import KondatePlan
 import KondateRecipe
 import KondateRuntime
 import KondateSupport
-import KondateTensor
 
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
