@@ -22,12 +22,13 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // Data: tokenizers (Hugging Face tokenizer.json, SentencePiece), corpus preparation and mixtures.
         .target(name: "KondateTokenizers", dependencies: ["KondateSupport", "CZlib"]),
         .target(name: "KondateCorpus", dependencies: ["KondateRecipe", "KondatePlan", "KondateTokenizers", "KondateSupport", "CZlib"]),
         // Compute: CPU kernels; the collectives seam and its MPI transport; the model; the trainer,
         // optimizer and checkpoints.
-        .target(name: "KondateKernels", dependencies: ["COpenBLAS", "KondateSupport"]),
+        .target(name: "KondateKernels", dependencies: ["COpenBLAS", "CDNNL", "KondateSupport"]),
         .target(name: "KondateCollectives"),
         .target(name: "KondateMPI", dependencies: ["CMPI", "KondateCollectives", "KondateSupport"]),
         .target(name: "KondateModel", dependencies: ["KondateKernels", "KondateCollectives", "KondateSupport"]),

@@ -81,7 +81,7 @@ for name in "${configs[@]}"; do
 import json, sys
 r = json.loads(sys.argv[1])
 print("kondate: {tokens_per_second:,.0f} tokens/s, {step_seconds:.3f} s/step, {gflops:.1f} GFLOP/s, "
-      "{fraction_of_peak:.1%} of sgemm peak {sgemm_peak_gflops:.1f} GFLOP/s".format(**r))
+      "{fraction_of_peak:.1%} of {peak_kernel} peak {peak_gflops:.1f} GFLOP/s".format(**r))
 kernels = sorted(r.get("kernels", {}).items(), key=lambda kv: -kv[1])
 if kernels:
     print("  kernels (s/step): " + ", ".join("{} {:.3f}".format(k, v) for k, v in kernels))

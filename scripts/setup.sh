@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what Kondate needs on Debian 12 besides the Swift 6 toolchain: OpenBLAS and OpenMPI
-# (the native runtime's kernels and transport), zlib, libcurl (the eval judge's HTTP client), and iproute2
+# Installs what Kondate needs on Debian 12 besides the Swift 6 toolchain: OpenBLAS, oneDNN and OpenMPI
+# (the native runtime's kernels — f32 sgemm, bf16 matmul — and transport), zlib, libcurl (the eval judge's HTTP client), and iproute2
 # (the two-host MPI test's network namespaces). Idempotent; runs apt only when something is missing.
 set -euo pipefail
 
-packages=(libopenblas-dev libopenmpi-dev openmpi-bin pkg-config zlib1g-dev libcurl4 iproute2)
+packages=(libopenblas-dev libdnnl-dev libopenmpi-dev openmpi-bin pkg-config zlib1g-dev libcurl4 iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -29,9 +29,13 @@ public enum TrainingBenchmark {
         public var microBatch: Int?
         /// ZeRO-1: optimizer state sharded over the data-parallel ranks.
         public var zero: Bool
+        /// The linear layers' matmuls: f32 (OpenBLAS) or bf16 (oneDNN) with f32 accumulation.
+        public var precision: MatmulPrecision
+        /// How bf16 matmuls run (nil: the machine's default, `Kernels.bf16Route`).
+        public var bf16Route: Kernels.BF16Route?
 
         public init(config: ModelConfig, seq: Int, batch: Int, steps: Int, threads: Int, tensor: Int = 1, pipeline: Int = 1,
-                    microBatch: Int? = nil, zero: Bool = false) {
+                    microBatch: Int? = nil, zero: Bool = false, precision: MatmulPrecision = .fp32, bf16Route: Kernels.BF16Route? = nil) {
             self.config = config
             self.seq = seq
             self.batch = batch
@@ -41,6 +45,8 @@ public enum TrainingBenchmark {
             self.pipeline = pipeline
             self.microBatch = microBatch
             self.zero = zero
+            self.precision = precision
+            self.bf16Route = bf16Route
         }
     }
 
@@ -62,10 +68,15 @@ public enum TrainingBenchmark {
         public var tokensPerSecond: Double
         public var flopsPerStep: Double
         public var gflops: Double
-        /// cblas_sgemm on 1024³ with the same thread count, measured in the same process.
-        public var sgemmPeakGFLOPS: Double
-        /// GFLOP/s over (ranks × sgemm peak).
+        /// The matmul the linear layers use on 1024³ with the same thread count, measured in the same
+        /// process: cblas_sgemm for fp32, oneDNN's bf16 matmul (or the rounded-sgemm fallback) for bf16.
+        public var peakGFLOPS: Double
+        /// What `peakGFLOPS` measured.
+        public var peakKernel: String
+        /// GFLOP/s over (ranks × peak).
         public var fractionOfPeak: Double
+        /// The process's peak resident memory (VmHWM) after the timed steps, in bytes (rank 0's).
+        public var peakResidentBytes: Int?
         /// Seconds per step by kernel, in `KernelProfile.Kernel` order, then `optimizer`, then `other`
         /// (the step time no kernel accounts for). Without ranks there is no `communication`.
         public var kernels: [(name: String, seconds: Double)]
@@ -100,18 +111,21 @@ public enum TrainingBenchmark {
             groups = try ParallelGroups.mpi(world: w, layout: ParallelLayout(tensor: o.tensor, pipeline: o.pipeline, data: w.size / (o.tensor * o.pipeline)),
                                             zero: o.zero)
         }
+        if let route = o.bf16Route { Kernels.bf16Route = route }
         let data = groups?.data.size ?? 1
         let micro = o.microBatch ?? (o.pipeline > 1 ? 1 : max(1, o.batch / data))
         guard micro >= 1, o.batch % (micro * data) == 0 else {
             throw UsageError(description: "--batch \(o.batch) is not a multiple of --micro-batch \(micro) × \(data) data-parallel ranks")
         }
         let model: Transformer
-        do { model = try Transformer(config: o.config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor) } catch {
+        do {
+            model = try Transformer(config: o.config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor, matmulPrecision: o.precision)
+        } catch {
             throw UsageError(description: "\(error)")
         }
-        BLAS.setThreads(o.threads)
+        Kernels.setMatmulThreads(o.threads)
         Parallel.threads = o.threads
-        let peak = sgemmPeak()
+        let peak = matmulPeak(o.precision)
         model.initialize(seed: 1)
         var rng = SplitMix64(seed: 2)
         let vocab = UInt64(o.config.vocabSize)
@@ -156,7 +170,49 @@ public enum TrainingBenchmark {
                             zero: groups?.zero ?? false, microBatch: micro)
         return Result(options: o, layout: layout, parameters: ParameterLayout(o.config).count, stepSeconds: stepSeconds,
                       tokensPerSecond: Double(o.batch * o.seq) / stepSeconds, flopsPerStep: flops, gflops: gflops,
-                      sgemmPeakGFLOPS: peak, fractionOfPeak: gflops / (peak * Double(ranks)), kernels: kernels)
+                      peakGFLOPS: peak, peakKernel: peakKernel(o.precision), fractionOfPeak: gflops / (peak * Double(ranks)),
+                      peakResidentBytes: peakResidentBytes(), kernels: kernels)
+    }
+
+    /// The kernel `matmulPeak` measures.
+    public static func peakKernel(_ precision: MatmulPrecision) -> String {
+        switch precision {
+        case .fp32: "OpenBLAS sgemm"
+        case .bf16: Kernels.bf16Route == .oneDNN ? "oneDNN bf16 matmul" : "bf16-rounded OpenBLAS sgemm"
+        }
+    }
+
+    /// Best GFLOP/s of the linear layers' matmul at `precision` on 1024³ (C = A·Bᵀ, as a layer's forward
+    /// pass), with the current threads.
+    public static func matmulPeak(_ precision: MatmulPrecision) -> Double {
+        guard precision == .bf16 else { return sgemmPeak() }
+        let n = 1024
+        var rng = SplitMix64(seed: 3)
+        let a = (0..<(n * n)).map { _ in Float(rng.below(1000)) / 1000 }, b = a
+        var c = [Float](repeating: 0, count: n * n)
+        var best = 0.0
+        for _ in 0..<5 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        Kernels.gemm(.bf16, transA: false, transB: true, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                                     beta: 0, c: pc.baseAddress!, ldc: n)
+                    }
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = max(best, 2 * Double(n * n * n) / seconds / 1e9)
+        }
+        return best
+    }
+
+    /// VmHWM of /proc/self/status in bytes (nil where there is no /proc).
+    public static func peakResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kB = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        return kB * 1024
     }
 
     /// Best GFLOP/s of cblas_sgemm on 1024³ over a few repetitions, with the current BLAS threads.
@@ -195,7 +251,9 @@ extension TrainingBenchmark.Result {
                                 ("data", .int(layout.data)), ("zero", .bool(layout.zero)), ("micro_batch", .int(layout.microBatch))])),
             ("tokens_per_second", .double(tokensPerSecond)), ("step_seconds", .double(stepSeconds)),
             ("flops_per_step", .double(flopsPerStep)),
-            ("gflops", .double(gflops)), ("sgemm_peak_gflops", .double(sgemmPeakGFLOPS)), ("fraction_of_peak", .double(fractionOfPeak)),
+            ("precision", .string(options.precision.rawValue)),
+            ("gflops", .double(gflops)), ("peak_gflops", .double(peakGFLOPS)), ("peak_kernel", .string(peakKernel)),
+            ("fraction_of_peak", .double(fractionOfPeak)), ("peak_rss_bytes", peakResidentBytes.map(JSON.int) ?? .null),
             ("kernels", .object(kernels.map { ($0.name, .double($0.seconds)) })),
         ])
     }

@@ -12,26 +12,38 @@ public enum Kernels {
 
     /// out (BT, OC) = inp (BT, C) · weightᵀ (OC, C) + bias (OC), as torch.nn.Linear.
     public static func matmulForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                     bias: UnsafePointer<Float>?, rows: Int, c: Int, oc: Int) {
+                                     bias: UnsafePointer<Float>?, rows: Int, c: Int, oc: Int, precision: MatmulPrecision = .fp32) {
         if let bias {
             Parallel.forEach(count: rows, chunkSize: VectorMath.rowChunk(width: oc)) { range in
                 for r in range { (out + r * oc).update(from: bias, count: oc) }
             }
         }
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: oc, k: c, alpha: 1, a: inp, lda: c, b: weight, ldb: c,
-                   beta: bias == nil ? 0 : 1, c: out, ldc: oc)
+        gemm(precision, transA: false, transB: true, m: rows, n: oc, k: c, a: inp, lda: c, b: weight, ldb: c,
+             beta: bias == nil ? 0 : 1, c: out, ldc: oc)
     }
 
     /// Accumulates dinp (BT, C) += dout · weight, dweight (OC, C) += doutᵀ · inp, dbias (OC) += Σ dout.
     public static func matmulBackward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
                                       dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                      rows: Int, c: Int, oc: Int) {
-        if let dinp {
-            BLAS.sgemm(transA: false, transB: false, m: rows, n: c, k: oc, alpha: 1, a: dout, lda: oc, b: weight, ldb: c,
-                       beta: 1, c: dinp, ldc: c)
+                                      rows: Int, c: Int, oc: Int, precision: MatmulPrecision = .fp32) {
+        switch precision {
+        case .fp32:
+            if let dinp {
+                gemm(.fp32, transA: false, transB: false, m: rows, n: c, k: oc, a: dout, lda: oc, b: weight, ldb: c, beta: 1, c: dinp, ldc: c)
+            }
+            gemm(.fp32, transA: true, transB: false, m: oc, n: c, k: rows, a: dout, lda: oc, b: inp, ldb: c, beta: 1, c: dweight, ldc: c)
+        case .bf16:
+            // dout is an operand of both products: rounded once.
+            withBF16([BF16Operand(values: dout, count: rows * oc), BF16Operand(values: weight, count: oc * c),
+                      BF16Operand(values: inp, count: rows * c)]) { route, p in
+                if let dinp {
+                    bf16Product(route, transA: false, transB: false, m: rows, n: c, k: oc, a: p[0], lda: oc, b: p[1], ldb: c, accumulate: true,
+                                c: dinp, ldc: c)
+                }
+                bf16Product(route, transA: true, transB: false, m: oc, n: c, k: rows, a: p[0], lda: oc, b: p[2], ldb: c, accumulate: true,
+                            c: dweight, ldc: c)
+            }
         }
-        BLAS.sgemm(transA: true, transB: false, m: oc, n: c, k: rows, alpha: 1, a: dout, lda: oc, b: inp, ldb: c,
-                   beta: 1, c: dweight, ldc: c)
         if let dbias {
             // Parallel over output columns; each column adds its rows in order.
             Parallel.forEach(count: oc, chunkSize: VectorMath.columnChunk) { cols in

@@ -1,4 +1,5 @@
 import Foundation
+import KondateKernels
 import KondateSupport
 
 
@@ -155,7 +156,7 @@ public enum HFModel {
     }
 
     /// Loads a model directory written by transformers or by Kondate.
-    public static func load(directory: String) throws -> Transformer {
+    public static func load(directory: String, matmulPrecision: MatmulPrecision = .fp32) throws -> Transformer {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw FileError(.model, directory, "no config.json; is this a Hugging Face model directory?")
@@ -165,7 +166,7 @@ public enum HFModel {
             throw FileError(.model, configPath, "invalid JSON: \(error.description)")
         }
         let config = try config(from: json, file: configPath)
-        let model = try Transformer(config: config)
+        let model = try Transformer(config: config, matmulPrecision: matmulPrecision)
         try loadWeights(into: model, files: try weightFiles(directory))
         return model
     }

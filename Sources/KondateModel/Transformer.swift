@@ -31,6 +31,9 @@ public final class Transformer: @unchecked Sendable {
     /// Told, during `backward`, the layout offset from which every gradient is final for this
     /// backward pass (after each layer, and 0 at the end): data parallelism starts reducing buckets there.
     public var gradientsReady: ((Int) -> Void)?
+    /// How the linear layers' matrix products compute (`MatmulPrecision`); attention, norms, the loss
+    /// and everything else stay f32. Parameters and gradients are f32 whatever it is.
+    public let matmulPrecision: MatmulPrecision
     /// The local sizes of this shard.
     let dims: Dims
 
@@ -51,13 +54,15 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    public init(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil) throws(ModelError) {
+    public init(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil,
+                matmulPrecision: MatmulPrecision = .fp32) throws(ModelError) {
         try config.validate()
         try shard.validate(config)
         precondition(shard.tensorSize == 1 || tensorGroup?.size == shard.tensorSize, "tensor parallelism needs its group")
         self.config = config
         self.shard = shard
         self.tensorGroup = shard.tensorSize > 1 ? tensorGroup : nil
+        self.matmulPrecision = matmulPrecision
         layout = ParameterLayout(config, shard: shard)
         dims = Dims(config, shard)
         parameters = .allocate(capacity: layout.count)
@@ -71,6 +76,21 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public var parameterCount: Int { layout.count }
+
+    /// `Kernels.matmulForward` at this model's precision.
+    @inline(__always)
+    func linearForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                       bias: UnsafePointer<Float>?, rows: Int, c: Int, oc: Int) {
+        Kernels.matmulForward(out: out, inp: inp, weight: weight, bias: bias, rows: rows, c: c, oc: oc, precision: matmulPrecision)
+    }
+
+    /// `Kernels.matmulBackward` at this model's precision.
+    @inline(__always)
+    func linearBackward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
+                        dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, c: Int, oc: Int) {
+        Kernels.matmulBackward(dinp: dinp, dweight: dweight, dbias: dbias, dout: dout, inp: inp, weight: weight, rows: rows, c: c, oc: oc,
+                               precision: matmulPrecision)
+    }
 
     @inline(__always)
     private func timed<T>(_ kernel: KernelProfile.Kernel, _ body: () -> T) -> T {
@@ -246,9 +266,9 @@ public final class Transformer: @unchecked Sendable {
             let w = layout.block(l), i = l - first
             let x = a[a.x[i]], ln1 = a[a.ln1[i]], q = a[a.q[i]], k = a[a.k[i]], vv = a[a.v[i]], att = a[a.att[i]]
             norm(out: ln1, mean: a[a.mean1[i]], rstd: a[a.rstd1[i]], inp: x, weight: w.norm1, bias: w.norm1Bias, rows: n)
-            timed(.matmul) { Kernels.matmulForward(out: q, inp: ln1, weight: p + w.q, bias: w.qBias.map { p + $0 }, rows: n, c: c, oc: d.qDim) }
-            timed(.matmul) { Kernels.matmulForward(out: k, inp: ln1, weight: p + w.k, bias: w.kBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
-            timed(.matmul) { Kernels.matmulForward(out: vv, inp: ln1, weight: p + w.v, bias: w.vBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
+            timed(.matmul) { linearForward(out: q, inp: ln1, weight: p + w.q, bias: w.qBias.map { p + $0 }, rows: n, c: c, oc: d.qDim) }
+            timed(.matmul) { linearForward(out: k, inp: ln1, weight: p + w.k, bias: w.kBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
+            timed(.matmul) { linearForward(out: vv, inp: ln1, weight: p + w.v, bias: w.vBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
             if llama {
                 timed(.rope) { Kernels.ropeForward(q, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.heads, headDim: d.headDim) }
                 timed(.rope) { Kernels.ropeForward(k, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.kvHeads, headDim: d.headDim) }
@@ -256,19 +276,19 @@ public final class Transformer: @unchecked Sendable {
             timed(.attention) { Kernels.attentionForward(out: att, lse: a[a.lse[i]], q: q, k: k, v: vv, b: b, t: t, heads: d.heads,
                                      kvHeads: d.kvHeads, headDim: d.headDim) }
             // Row-parallel: partial products summed over the tensor group; the bias is added once.
-            timed(.matmul) { Kernels.matmulForward(out: a[a.proj], inp: att, weight: p + w.o, bias: rowParallelBias(w.oBias), rows: n, c: d.qDim, oc: c) }
+            timed(.matmul) { linearForward(out: a[a.proj], inp: att, weight: p + w.o, bias: rowParallelBias(w.oBias), rows: n, c: d.qDim, oc: c) }
             tensorReduce(a[a.proj], n * c)
             let h = a[a.h[i]], ln2 = a[a.ln2[i]], up = a[a.up[i]], act = a[a.act[i]]
             timed(.residual) { Kernels.residualForward(out: h, a: x, b: a[a.proj], n: n * c) }
             norm(out: ln2, mean: a[a.mean2[i]], rstd: a[a.rstd2[i]], inp: h, weight: w.norm2, bias: w.norm2Bias, rows: n)
-            timed(.matmul) { Kernels.matmulForward(out: up, inp: ln2, weight: p + w.up, bias: w.upBias.map { p + $0 }, rows: n, c: c, oc: f) }
+            timed(.matmul) { linearForward(out: up, inp: ln2, weight: p + w.up, bias: w.upBias.map { p + $0 }, rows: n, c: c, oc: f) }
             if let gate = w.gate {
-                timed(.matmul) { Kernels.matmulForward(out: a[a.gate[i]], inp: ln2, weight: p + gate, bias: nil, rows: n, c: c, oc: f) }
+                timed(.matmul) { linearForward(out: a[a.gate[i]], inp: ln2, weight: p + gate, bias: nil, rows: n, c: c, oc: f) }
                 timed(.activation) { Kernels.swigluForward(out: act, gate: a[a.gate[i]], up: up, n: n * f) }
             } else {
                 timed(.activation) { Kernels.geluForward(out: act, inp: up, n: n * f, tanhApproximation: config.activation == .geluTanh) }
             }
-            timed(.matmul) { Kernels.matmulForward(out: a[a.proj], inp: act, weight: p + w.down, bias: rowParallelBias(w.downBias), rows: n, c: f, oc: c) }
+            timed(.matmul) { linearForward(out: a[a.proj], inp: act, weight: p + w.down, bias: rowParallelBias(w.downBias), rows: n, c: f, oc: c) }
             tensorReduce(a[a.proj], n * c)
             timed(.residual) { Kernels.residualForward(out: a[a.x[i + 1]], a: h, b: a[a.proj], n: n * c) }
         }
@@ -278,7 +298,7 @@ public final class Transformer: @unchecked Sendable {
         }
         let top = a[a.x[d.layers.count]]
         norm(out: a[a.lnf], mean: a[a.meanf], rstd: a[a.rstdf], inp: top, weight: layout.finalNorm, bias: layout.finalNormBias, rows: n)
-        timed(.matmul) { Kernels.matmulForward(out: a[a.logits], inp: a[a.lnf], weight: p + layout.head, bias: nil, rows: n, c: c, oc: v) }
+        timed(.matmul) { linearForward(out: a[a.logits], inp: a[a.lnf], weight: p + layout.head, bias: nil, rows: n, c: c, oc: v) }
 
         guard let targets else {
             last[slot] = (b, t, tokens, nil, 0)
@@ -442,7 +462,7 @@ public final class Transformer: @unchecked Sendable {
                 }
             }
             zero(a.dln, n * c)
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + layout.head, dbias: nil, dout: dlogits, inp: a[a.lnf],
+            timed(.matmul) { linearBackward(dinp: a[a.dln], dweight: g + layout.head, dbias: nil, dout: dlogits, inp: a[a.lnf],
                                    weight: p + layout.head, rows: n, c: c, oc: v) }
             tensorReduce(a[a.dln], n * c)
             zero(a.dx, n * c)
@@ -456,21 +476,21 @@ public final class Transformer: @unchecked Sendable {
             let w = layout.block(l), i = l - first
             // x[l+1] = h + down(act): the down projection sees dx; h gets dx through the identity.
             zero(a.dact, n * f)
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dx,
+            timed(.matmul) { linearBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dx,
                                    inp: a[a.act[i]], weight: p + w.down, rows: n, c: f, oc: c) }
             zero(a.dup, n * f)
             if let gate = w.gate {
                 zero(a.dgate, n * f)
                 timed(.activation) { Kernels.swigluBackward(dgate: a[a.dgate], dup: a[a.dup], dout: a[a.dact], gate: a[a.gate[i]], up: a[a.up[i]], n: n * f) }
                 zero(a.dln, n * c)
-                timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + gate, dbias: nil, dout: a[a.dgate], inp: a[a.ln2[i]],
+                timed(.matmul) { linearBackward(dinp: a[a.dln], dweight: g + gate, dbias: nil, dout: a[a.dgate], inp: a[a.ln2[i]],
                                        weight: p + gate, rows: n, c: c, oc: f) }
             } else {
                 timed(.activation) { Kernels.geluBackward(dinp: a[a.dup], inp: a[a.up[i]], dout: a[a.dact], n: n * f,
                                      tanhApproximation: config.activation == .geluTanh) }
                 zero(a.dln, n * c)
             }
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.up, dbias: w.upBias.map { g + $0 }, dout: a[a.dup],
+            timed(.matmul) { linearBackward(dinp: a[a.dln], dweight: g + w.up, dbias: w.upBias.map { g + $0 }, dout: a[a.dup],
                                    inp: a[a.ln2[i]], weight: p + w.up, rows: n, c: c, oc: f) }
             tensorReduce(a[a.dln], n * c)
             normBackward(dinp: dx, dout: a[a.dln], inp: a[a.h[i]], mean: a[a.mean2[i]], rstd: a[a.rstd2[i]],
@@ -478,7 +498,7 @@ public final class Transformer: @unchecked Sendable {
 
             // h = x[l] + o(att): dx is now dh.
             zero(a.datt, n * d.qDim)
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.datt], dweight: g + w.o, dbias: w.oBias.map { g + $0 }, dout: dx,
+            timed(.matmul) { linearBackward(dinp: a[a.datt], dweight: g + w.o, dbias: w.oBias.map { g + $0 }, dout: dx,
                                    inp: a[a.att[i]], weight: p + w.o, rows: n, c: d.qDim, oc: c) }
             zero(a.dq, n * d.qDim)
             zero(a.dk, n * d.kvDim)
@@ -492,11 +512,11 @@ public final class Transformer: @unchecked Sendable {
             }
             zero(a.dln, n * c)
             let ln1 = a[a.ln1[i]]
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.q, dbias: w.qBias.map { g + $0 }, dout: a[a.dq], inp: ln1,
+            timed(.matmul) { linearBackward(dinp: a[a.dln], dweight: g + w.q, dbias: w.qBias.map { g + $0 }, dout: a[a.dq], inp: ln1,
                                    weight: p + w.q, rows: n, c: c, oc: d.qDim) }
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.k, dbias: w.kBias.map { g + $0 }, dout: a[a.dk], inp: ln1,
+            timed(.matmul) { linearBackward(dinp: a[a.dln], dweight: g + w.k, dbias: w.kBias.map { g + $0 }, dout: a[a.dk], inp: ln1,
                                    weight: p + w.k, rows: n, c: c, oc: d.kvDim) }
-            timed(.matmul) { Kernels.matmulBackward(dinp: a[a.dln], dweight: g + w.v, dbias: w.vBias.map { g + $0 }, dout: a[a.dv], inp: ln1,
+            timed(.matmul) { linearBackward(dinp: a[a.dln], dweight: g + w.v, dbias: w.vBias.map { g + $0 }, dout: a[a.dv], inp: ln1,
                                    weight: p + w.v, rows: n, c: c, oc: d.kvDim) }
             tensorReduce(a[a.dln], n * c)
             normBackward(dinp: dx, dout: a[a.dln], inp: a[a.x[i]], mean: a[a.mean1[i]], rstd: a[a.rstd1[i]],

@@ -70,7 +70,7 @@ public enum EngineSupport {
         public var verdict: EngineVerdict
     }
 
-    static let cpuOnly = "Kondate's runtime computes on the CPU in fp32"
+    static let cpuOnly = "Kondate's runtime computes on the CPU (fp32, or bf16 mixed precision)"
 
     /// The verdicts that differ from each engine's default.
     public static let rules: [Rule] = [
@@ -92,7 +92,8 @@ public enum EngineSupport {
         Rule(key: "model.attention_dropout", engine: .kondate, verdict: .rejected("as model.dropout")),
         Rule(key: "model.attention_kernel", engine: .kondate, verdict: .rejected(
             "when standard: Kondate's runtime computes attention in blocks and never stores the (T, T) scores; set attention_kernel: flash")),
-        Rule(key: "pretrain.precision", engine: .kondate, verdict: .rejected("when bf16 or fp16: \(cpuOnly); set precision: fp32")),
+        Rule(key: "pretrain.precision", engine: .kondate, verdict: .rejected(
+            "when fp16: Kondate's runtime has no fp16 loss scaling; use bf16 (mixed precision: bf16 matmuls, f32 master weights, gradients and optimizer) or fp32")),
         Rule(key: "tune.<stage>.precision", engine: .kondate, verdict: .rejected("as pretrain.precision")),
         Rule(key: "release.dtype", engine: .kondate, verdict: .honoured("weights are rounded to it when the release is written")),
         Rule(key: "tokenizer.train.algorithm", engine: .kondate, verdict: .rejected(
@@ -239,12 +240,13 @@ public enum EngineSupport {
         // A precision derived from a GPU device, or a tune stage's from pretraining's, is not reported
         // again: the error at its source says what to change.
         func written(_ path: String) -> Bool { tree.at(path)?.location != nil }
-        if let pre = r.pretrain, pre.precision != .fp32, written("pretrain.precision") || !r.cluster.device.isGPU {
-            reject("pretrain.precision", "precision \(pre.precision.rawValue): \(run) computes in fp32 (mixed precision is not implemented); set precision: fp32")
+        if let pre = r.pretrain, pre.precision == .fp16, written("pretrain.precision") || !r.cluster.device.isGPU {
+            reject("pretrain.precision", "precision fp16: \(run) has no fp16 loss scaling; set precision: bf16 (mixed precision with f32 master " +
+                   "weights) or fp32")
         }
-        for t in r.tune where t.precision != .fp32 && written("tune.\(t.name).precision") {
-            reject("tune.\(t.name).precision", "precision \(t.precision.rawValue): \(run) computes in fp32 (mixed precision is not implemented); " +
-                   "set precision: fp32")
+        for t in r.tune where t.precision == .fp16 && written("tune.\(t.name).precision") {
+            reject("tune.\(t.name).precision", "precision fp16: \(run) has no fp16 loss scaling; set precision: bf16 (mixed precision with f32 " +
+                   "master weights) or fp32")
         }
         d.append(contentsOf: checkKondateTokenizers(r))
         return d

@@ -111,7 +111,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
         case .memory: return "Estimated memory per device exceeds the device memory (an error, with the breakdown), or exceeds 90% of it (a warning)."
         case .missingPath: return "An input path or glob matches nothing on this machine. By default validation only counts them in one note (a cluster recipe must validate on a laptop); `--paths warn|error` lists each one."
         case .checkpointing: return "Checkpoint, log or eval intervals are inconsistent with the training length."
-        case .precision: return "The precision does not fit the device (e.g. bf16 on `cpu`, where Kondate computes in fp32)."
+        case .precision: return "The precision does not fit the device or engine (e.g. fp16 on `cpu`, where Kondate has no fp16 loss scaling)."
         case .engine: return "The engine that executes a stage cannot honour a setting (e.g. dropout or a GPU device for `kondate run` on the CPU runtime, ZeRO-2 for Megatron-LM). The message names the setting's alternative or the engine that can run it; docs/engines.md lists every key × engine."
         case .dataFormat: return "A tune dataset's format cannot be rendered by its stage's template (e.g. chat conversations with a single-turn template)."
         case .inputData: return "An input file (corpus, tuning or eval data, a word list) is missing, malformed, or holds nothing usable; the message names the file and line."

@@ -245,7 +245,7 @@ public enum RecipeSchema {
         Field("schedule", .object(schedule), "Learning-rate schedule."),
         Field("grad_clip", .real(min: 0), "Clip the global gradient norm (0 disables).", default: .value(.double(1)), unit: "L2 norm"),
         Field("precision", .choice(of: Precision.self), "Training precision (mixed precision keeps fp32 master weights).",
-              default: .derived("fp32 on `cpu` devices (Kondate's CPU runtime computes in fp32), bf16 otherwise")),
+              default: .derived("fp32 on `cpu` devices (Kondate's CPU runtime also runs bf16 mixed precision when asked), bf16 otherwise")),
         Field("checkpoint", .object(checkpointing), "Checkpointing."),
         Field("log_interval", .count(min: 1), "Steps between metric lines.", default: .value(.int(1)), unit: "steps"),
         Field("eval_interval", .count(min: 1), "Steps between validation-loss evaluations on the held-out split (absent: none).", unit: "steps"),

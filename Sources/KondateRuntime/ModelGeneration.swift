@@ -1,6 +1,7 @@
 import Foundation
 import KondateEval
 import KondateModel
+import KondatePlan
 import KondateTokenizers
 
 /// Text generation with a Kondate model and its tokenizer, for `kondate eval`, `kondate generate` and
@@ -33,7 +34,7 @@ public final class ModelTextGenerator: TextGenerator {
     /// directory's tokenizer adds it (`HFModel.addsBeginningOfSequence`: Kondate's exports do whenever
     /// the recipe has a BOS token, since tuning starts every example with it).
     public static func load(directory: String, sampler: Sampler = Sampler()) throws -> ModelTextGenerator {
-        let model = try HFModel.load(directory: directory)
+        let model = try ComputeBackend.cpuFP32.loadModel(directory: directory)
         let tokenizer = try TokenizerLoader.load(path: directory)
         var bos: Int32?
         if HFModel.addsBeginningOfSequence(directory: directory) {

@@ -131,15 +131,17 @@ public struct PretrainStage {
                                "\(groups.data.size) data-parallel ranks cannot share; make it a multiple of micro_batch × \(groups.data.size)",
                                at: locations.at("pretrain.global_batch"))
         }
-        BLAS.setThreads(threads)
+        Kernels.setMatmulThreads(threads)
         let options = TrainingOptions(
             schedule: LearningRateSchedule(p.schedule, lr: p.lr, steps: p.steps),
             adamw: AdamW.Hyperparameters(beta1: Float(p.beta1), beta2: Float(p.beta2), eps: Float(p.eps),
                                          weightDecay: Float(p.weightDecay), decayNormsAndBiases: p.decayNormsAndBiases),
             gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(p.nanPolicy))
+        let backend = try self.config.backend()
+        if leader, let fallback = backend.fallback { log("pretrain: warning: \(fallback)") }
         let model: Transformer
         do {
-            model = try Transformer(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
+            model = try backend.makeModel(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
         } catch {
             throw KondateError(.tensorSplit, "\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
                                at: locations.at("parallel"))
@@ -167,7 +169,7 @@ public struct PretrainStage {
         let metrics = leader ? try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom, tensorboard: path()) : nil
 
         log("pretrain: \(config.arch.rawValue) \(Format.grouped(ParameterLayout(config).count)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
-            "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch)")
+            "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch); \(backend.rawValue): \(backend.execution)")
         if let distributed {
             let l = distributed.layout
             log("pretrain: \(distributed.world.size) ranks: tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)" +
@@ -241,7 +243,7 @@ public struct PretrainStage {
             guard let final = try Checkpoint.list(path("checkpoints")).last, final.step == p.steps else {
                 throw KondateError(.checkpointFile, "pretrain: the final checkpoint is missing; run the same command again")
             }
-            let whole = try Transformer(config: config)
+            let whole = try backend.makeModel(config: config)
             try Checkpoint.restoreParameters(final.path, into: whole)
             try export(whole, to: modelDirectory)
         }

@@ -60,7 +60,7 @@ public struct ReleaseStage {
             written.append(name)
         }
         if contents.contains(.model) {
-            let model = try HFModel.load(directory: source)
+            let model = try ComputeBackend.cpuFP32.loadModel(directory: source)
             try HFModel.writeWeights(model, to: out + "/model.safetensors", dtype: safetensorsDType)
             var config = try JSONParser.parse(try String(contentsOfFile: source + "/config.json", encoding: .utf8))
             if case var .object(entries) = config, let i = entries.firstIndex(where: { $0.0 == "torch_dtype" }) {

@@ -93,7 +93,8 @@ public struct RunManifest {
         try AtomicFile.write(Data((json.rendered() + "\n").utf8), to: path)
     }
 
-    /// The machine: OS, kernel, CPU model, cores, memory, BLAS build and kernels, MPI.
+    /// The machine: OS, kernel, CPU model, cores, memory, BLAS build and kernels, oneDNN and the bf16
+    /// route, MPI.
     public static func environment(threads: Int, mpi: JSON? = nil) -> JSON {
         func firstLine(_ file: String, prefix: String) -> String? {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
@@ -114,6 +115,9 @@ public struct RunManifest {
             ("cores", .int(ProcessInfo.processInfo.activeProcessorCount)),
             ("memory_bytes", .int(Int(ProcessInfo.processInfo.physicalMemory))),
             ("blas", .object([("library", .string(BLAS.configuration)), ("kernels", .string(BLAS.coreName))])),
+            // Where bf16 matmuls run on this machine (bf16 stages' results depend on it; fp32 ones do not).
+            ("onednn", .object([("version", .string(OneDNN.version)), ("isa", .string(OneDNN.isa)),
+                                ("bf16_route", .string(Kernels.bf16Route.rawValue))])),
             ("mpi", mpi ?? .string("not used (single process)")),
             ("threads", .int(threads)),
         ])

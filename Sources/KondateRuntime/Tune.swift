@@ -81,17 +81,19 @@ public struct TuneStage {
     public func run() throws -> Summary {
         let started = Date()
         let source = try sourceModel()
+        let backend = try config.backend()
         let whole: Transformer
-        do { whole = try HFModel.load(directory: source) } catch {
+        do { whole = try backend.loadModel(directory: source) } catch {
             throw KondateError(.stageInput, "tune.\(stage.name): cannot load the starting model from \(source): \(error) " +
                                "(run the '\(stage.from)' stage first)", at: at("from"))
         }
         let groups = distributed?.groups
         let leader = distributed?.isLeader ?? true
+        if leader, let fallback = backend.fallback { log("tune.\(stage.name): warning: \(fallback)") }
         // Under mpirun each rank keeps its own slices of the starting model.
         let model: Transformer
         if let groups {
-            do { model = try Transformer(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor) } catch {
+            do { model = try backend.makeModel(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor) } catch {
                 throw KondateError(.tensorSplit, "tune.\(stage.name): \(error.description) (the layout is tensor \(groups.tensor.size) × pipeline \(groups.pipeline.size))",
                                    at: locations.at("parallel"))
             }
@@ -144,14 +146,14 @@ public struct TuneStage {
             throw KondateError(.batchSplit, "tune.\(stage.name).global_batch \(stage.globalBatch) is not a multiple of micro_batch \(microBatch)", at: at("global_batch"))
         }
         let steps = max(1, (rows.count + stage.globalBatch - 1) / stage.globalBatch)
-        BLAS.setThreads(threads)
+        Kernels.setMatmulThreads(threads)
         let nanPolicy = config.nanPolicy
         let trainer = Trainer(model: model, options: TrainingOptions(
             schedule: LearningRateSchedule(stage.schedule, lr: stage.lr, steps: steps),
             adamw: AdamW.Hyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: Float(stage.weightDecay)), gradClip: 1.0,
             nanPolicy: TrainingOptions.NaNPolicy(nanPolicy)), groups: groups)
         log("tune.\(stage.name): \(examples.count) examples, \(rows.count) rows of \(maxLength) tokens, \(steps) steps × \(stage.globalBatch), " +
-            "template \(template.name), \(stage.lossMask == .all ? "loss on all tokens" : "loss on responses")")
+            "template \(template.name), \(stage.lossMask == .all ? "loss on all tokens" : "loss on responses"); \(backend.rawValue): \(backend.execution)")
         let fm = FileManager.default
         let checkpoints = path("checkpoints")
         try fm.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)

@@ -34,8 +34,8 @@ struct EngineSupportTests {
         ("parallel.recompute=selective", "recompute: none"),
         ("parallel.zero_stage=2", "zero_stage: 1"),
         ("parallel.zero_stage=3", "zero_stage: 1"),
-        ("pretrain.precision=bf16", "precision: fp32"),
-        ("tune.qa.precision=fp16", "precision: fp32"),
+        ("pretrain.precision=fp16", "set precision: bf16"),
+        ("tune.qa.precision=fp16", "set precision: bf16"),
         ("tokenizer.train.algorithm=unigram", "algorithm: bpe"),
         ("tokenizer.train.byte_fallback=false", "remove the key"),
     ])

@@ -190,7 +190,7 @@ public enum KeyTable {
         KeyCase("pretrain.schedule.min_lr", ["pretrain.schedule.min_lr=0.0001"], a("pretrain", #""min_lr":0.0001"#), group: "pretrain1"),
         KeyCase("pretrain.schedule.decay_steps", ["pretrain.schedule.decay_steps=1"], a("pretrain", #""decay_steps":1"#), group: "pretrain1"),
         KeyCase("pretrain.grad_clip", ["pretrain.grad_clip=0.5"], a("pretrain", #""grad_clip":0.5"#), group: "pretrain1"),
-        KeyCase("pretrain.precision", ["pretrain.precision=bf16"], .rejected(fix: "precision: fp32"), group: nil),
+        KeyCase("pretrain.precision", ["pretrain.precision=bf16"], a("pretrain", #""precision":"bf16""#), group: "pretrain2"),
         KeyCase("pretrain.checkpoint.every", ["pretrain.checkpoint.every=1"], .notRead("which checkpoints are kept, not the result"), group: "pretrain2"),
         KeyCase("pretrain.checkpoint.keep", ["pretrain.checkpoint.keep=1"], .notRead("which checkpoints are kept, not the result"), group: "pretrain2"),
         KeyCase("pretrain.log_interval", ["pretrain.log_interval=1"], a("pretrain", #""log_interval":1"#), group: "pretrain1"),
@@ -227,7 +227,7 @@ public enum KeyTable {
         KeyCase("tune.<stage>.schedule.decay_steps", ["tune.qa.schedule.decay_steps=2"], a("tune.qa", #""decay_steps":2"#), group: "tune1"),
         KeyCase("tune.<stage>.max_length", ["tune.qa.max_length=128"], a("tune.qa", #""max_length":128"#), group: "tune1"),
         KeyCase("tune.<stage>.packing", ["tune.qa.packing=false"], a("tune.qa", #""packing":false"#), group: "tune1"),
-        KeyCase("tune.<stage>.precision", ["tune.qa.precision=bf16"], .rejected(fix: "precision: fp32"), group: nil),
+        KeyCase("tune.<stage>.precision", ["tune.qa.precision=bf16"], a("tune.qa", #""precision":"bf16""#), group: "tune1"),
         KeyCase("tune.<stage>.checkpoint.every", ["tune.qa.checkpoint.every=1"], .notRead("which checkpoints are kept, not the result"), group: "tune1"),
         KeyCase("tune.<stage>.checkpoint.keep", ["tune.qa.checkpoint.keep=1"], .notRead("which checkpoints are kept, not the result"), group: "tune1"),
         // Evaluation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KondateBench
+import KondateKernels
 import KondateModel
 import KondateSupport
 
@@ -48,8 +49,9 @@ struct BenchTrain: ParsableCommand {
         FLOPs per step: the planner's model FLOPs (`kondate plan`): 6 × (matmul parameters: every \
         projection and the output head, not the input embedding) × tokens + 12 × batch × layers × seq² × \
         hidden for attention (PaLM's count; the causal kernel skips about half of that work). \
-        sgemm_peak_gflops is measured in the same process: cblas_sgemm on 1024×1024 matrices with the same \
-        thread count. Under mpirun the step is distributed: --tensor and --pipeline set the model-parallel \
+        peak_gflops is measured in the same process on 1024×1024 matrices with the same thread count, with \
+        the kernel the linear layers use: cblas_sgemm for --precision fp32, oneDNN's bf16 matmul for bf16. \
+        peak_rss_bytes is the process's peak resident memory. Under mpirun the step is distributed: --tensor and --pipeline set the model-parallel \
         sizes, the remaining ranks are data parallel (--zero for ZeRO-1), the batch is the global batch in \
         micro-batches of --micro-batch rows, and rank 0 prints the global tokens/s and the share of the step \
         spent communicating (tensor-parallel reductions, data-parallel reductions and gathers, pipeline waits).
@@ -71,13 +73,16 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Rows per micro-batch (default: the batch shared evenly by the data-parallel ranks, or 1 row with a pipeline).")
     var microBatch: Int?
     @Flag(help: "ZeRO-1: shard the optimizer state over the data-parallel ranks.") var zero = false
+    @Option(help: "fp32, or bf16 (bf16 matmuls with f32 accumulation and master weights).") var precision: MatmulPrecision = .fp32
+    @Option(help: "How bf16 matmuls run: onednn or rounded-sgemm (default: onednn where the CPU has bf16 instructions).")
+    var bf16Route: Kernels.BF16Route?
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
         let config = ModelConfig(arch: arch, vocabSize: vocab, hidden: hidden, ffn: ffn, layers: layers, heads: heads,
                                  kvHeads: kvHeads, maxPositions: seq)
         let options = TrainingBenchmark.Options(config: config, seq: seq, batch: batch, steps: steps, threads: threads, tensor: tensor,
-                                                pipeline: pipeline, microBatch: microBatch, zero: zero)
+                                                pipeline: pipeline, microBatch: microBatch, zero: zero, precision: precision, bf16Route: bf16Route)
         let outcome: TrainingBenchmark.Result?
         do { outcome = try TrainingBenchmark.run(options) } catch let e as TrainingBenchmark.UsageError {
             printError("kondate bench train: \(e.description)\n")
@@ -90,12 +95,17 @@ struct BenchTrain: ParsableCommand {
         }
         let l = r.layout
         let ranks = l.ranks > 1 ? ", \(l.ranks) ranks (tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)\(l.zero ? ", ZeRO-1" : ""))" : ""
-        print("\(arch.rawValue) \(Format.grouped(r.parameters)) parameters, batch \(batch) × seq \(seq), \(threads) thread\(threads == 1 ? "" : "s")\(ranks)")
+        print("\(arch.rawValue) \(Format.grouped(r.parameters)) parameters, batch \(batch) × seq \(seq), \(precision.rawValue), " +
+              "\(threads) thread\(threads == 1 ? "" : "s")\(ranks)")
         print("  \(Format.grouped(Int(r.tokensPerSecond))) tokens/s, \(Format.fixed(r.stepSeconds * 1000, 1)) ms/step, " +
               "\(Format.fixed(r.gflops, 1)) GFLOP/s = \(Format.fixed(100 * r.fractionOfPeak, 1))% of " +
-              (l.ranks > 1 ? "\(l.ranks) × " : "") + "sgemm peak \(Format.fixed(r.sgemmPeakGFLOPS, 1)) GFLOP/s")
+              (l.ranks > 1 ? "\(l.ranks) × " : "") + "\(r.peakKernel) peak \(Format.fixed(r.peakGFLOPS, 1)) GFLOP/s" +
+              (r.peakResidentBytes.map { ", peak RSS \(Format.bytes(Double($0)))" } ?? ""))
         for (name, s) in r.kernels {
             print("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(Format.fixed(s * 1000, 1).leftPadded(8)) ms  \(Format.fixed(100 * s / r.stepSeconds, 1).leftPadded(5))%")
         }
     }
 }
+
+extension MatmulPrecision: ExpressibleByArgument {}
+extension Kernels.BF16Route: ExpressibleByArgument {}

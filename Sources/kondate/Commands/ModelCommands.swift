@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KondateMPI
+import KondatePlan
 import KondateModel
 import KondateRuntime
 import KondateSupport
@@ -8,7 +9,7 @@ import KondateTokenizers
 
 /// Loads a Hugging Face model directory, reporting failures as a usage error with the reason.
 func loadModel(_ directory: String, command: String) throws -> Transformer {
-    do { return try HFModel.load(directory: directory) } catch {
+    do { return try ComputeBackend.cpuFP32.loadModel(directory: directory) } catch {
         printError("kondate \(command): \(error)\n")
         throw ExitCode(Exit.usage)
     }
