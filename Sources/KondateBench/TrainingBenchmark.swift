@@ -33,9 +33,12 @@ public enum TrainingBenchmark {
         public var precision: MatmulPrecision
         /// How bf16 matmuls run (nil: the machine's default, `Kernels.bf16Route`).
         public var bf16Route: Kernels.BF16Route?
+        /// `parallel.recompute`: `full` recomputes each layer before its backward.
+        public var recompute: Recompute
 
         public init(config: ModelConfig, seq: Int, batch: Int, steps: Int, threads: Int, tensor: Int = 1, pipeline: Int = 1,
-                    microBatch: Int? = nil, zero: Bool = false, precision: MatmulPrecision = .fp32, bf16Route: Kernels.BF16Route? = nil) {
+                    microBatch: Int? = nil, zero: Bool = false, precision: MatmulPrecision = .fp32, bf16Route: Kernels.BF16Route? = nil,
+                    recompute: Recompute = .none) {
             self.config = config
             self.seq = seq
             self.batch = batch
@@ -47,6 +50,7 @@ public enum TrainingBenchmark {
             self.zero = zero
             self.precision = precision
             self.bf16Route = bf16Route
+            self.recompute = recompute
         }
     }
 
@@ -119,7 +123,8 @@ public enum TrainingBenchmark {
         }
         let model: Transformer
         do {
-            model = try Transformer(config: o.config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor, matmulPrecision: o.precision)
+            model = try Transformer(config: o.config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor, matmulPrecision: o.precision,
+                                    recomputeLayers: o.recompute == .full)
         } catch {
             throw UsageError(description: "\(error)")
         }
@@ -251,7 +256,7 @@ extension TrainingBenchmark.Result {
                                 ("data", .int(layout.data)), ("zero", .bool(layout.zero)), ("micro_batch", .int(layout.microBatch))])),
             ("tokens_per_second", .double(tokensPerSecond)), ("step_seconds", .double(stepSeconds)),
             ("flops_per_step", .double(flopsPerStep)),
-            ("precision", .string(options.precision.rawValue)),
+            ("precision", .string(options.precision.rawValue)), ("recompute", .string(options.recompute.rawValue)),
             ("gflops", .double(gflops)), ("peak_gflops", .double(peakGFLOPS)), ("peak_kernel", .string(peakKernel)),
             ("fraction_of_peak", .double(fractionOfPeak)), ("peak_rss_bytes", peakResidentBytes.map(JSON.int) ?? .null),
             ("kernels", .object(kernels.map { ($0.name, .double($0.seconds)) })),

@@ -156,7 +156,7 @@ public enum HFModel {
     }
 
     /// Loads a model directory written by transformers or by Kondate.
-    public static func load(directory: String, matmulPrecision: MatmulPrecision = .fp32) throws -> Transformer {
+    public static func load(directory: String, matmulPrecision: MatmulPrecision = .fp32, recomputeLayers: Bool = false) throws -> Transformer {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw FileError(.model, directory, "no config.json; is this a Hugging Face model directory?")
@@ -166,7 +166,7 @@ public enum HFModel {
             throw FileError(.model, configPath, "invalid JSON: \(error.description)")
         }
         let config = try config(from: json, file: configPath)
-        let model = try Transformer(config: config, matmulPrecision: matmulPrecision)
+        let model = try Transformer(config: config, matmulPrecision: matmulPrecision, recomputeLayers: recomputeLayers)
         try loadWeights(into: model, files: try weightFiles(directory))
         return model
     }

@@ -34,6 +34,10 @@ public final class Transformer: @unchecked Sendable {
     /// How the linear layers' matrix products compute (`MatmulPrecision`); attention, norms, the loss
     /// and everything else stay f32. Parameters and gradients are f32 whatever it is.
     public let matmulPrecision: MatmulPrecision
+    /// Full activation recomputation (Megatron-LM's `--recompute-granularity full --recompute-method
+    /// uniform --recompute-num-layers 1`): the forward pass keeps only each layer's input; the backward
+    /// pass recomputes a layer's forward before its backward. Results are bitwise those without it.
+    public let recomputeLayers: Bool
     /// The local sizes of this shard.
     let dims: Dims
 
@@ -55,7 +59,7 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public init(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil,
-                matmulPrecision: MatmulPrecision = .fp32) throws(ModelError) {
+                matmulPrecision: MatmulPrecision = .fp32, recomputeLayers: Bool = false) throws(ModelError) {
         try config.validate()
         try shard.validate(config)
         precondition(shard.tensorSize == 1 || tensorGroup?.size == shard.tensorSize, "tensor parallelism needs its group")
@@ -63,6 +67,7 @@ public final class Transformer: @unchecked Sendable {
         self.shard = shard
         self.tensorGroup = shard.tensorSize > 1 ? tensorGroup : nil
         self.matmulPrecision = matmulPrecision
+        self.recomputeLayers = recomputeLayers
         layout = ParameterLayout(config, shard: shard)
         dims = Dims(config, shard)
         parameters = .allocate(capacity: layout.count)
@@ -76,6 +81,9 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public var parameterCount: Int { layout.count }
+
+    /// Bytes of the activation buffers allocated so far (all in-flight slots).
+    public var activationBytes: Int { slots.reduce(0) { $0 + ($1?.buffer.count ?? 0) * MemoryLayout<Float>.size } }
 
     /// `Kernels.matmulForward` at this model's precision.
     @inline(__always)
@@ -168,14 +176,22 @@ public final class Transformer: @unchecked Sendable {
         /// Per-row scratch of the vocabulary-parallel cross-entropy (max, sum, target logit).
         var rowMax = 0, rowSum = 0, rowTarget = 0
 
-        init(config m: ModelConfig, dims d: Dims, last: Bool, batch: Int, seq: Int) {
+        /// With `recompute`, every layer's stored values (all but its input `x`) share one layer's region.
+        init(config m: ModelConfig, dims d: Dims, last: Bool, batch: Int, seq: Int, recompute: Bool) {
             self.batch = batch
             self.seq = seq
             let n = batch * seq, c = m.hidden, f = d.ffn
             var total = 0
             func take(_ count: Int) -> Int { defer { total += count }; return total }
-            for _ in d.layers {
-                x.append(take(n * c)); ln1.append(take(n * c)); mean1.append(take(n)); rstd1.append(take(n))
+            for _ in d.layers { x.append(take(n * c)) }
+            for (index, _) in d.layers.enumerated() {
+                if recompute && index > 0 {
+                    ln1.append(ln1[0]); mean1.append(mean1[0]); rstd1.append(rstd1[0]); q.append(q[0]); k.append(k[0]); v.append(v[0])
+                    att.append(att[0]); lse.append(lse[0]); h.append(h[0]); ln2.append(ln2[0]); mean2.append(mean2[0]); rstd2.append(rstd2[0])
+                    up.append(up[0]); gate.append(gate[0]); act.append(act[0])
+                    continue
+                }
+                ln1.append(take(n * c)); mean1.append(take(n)); rstd1.append(take(n))
                 q.append(take(n * d.qDim)); k.append(take(n * d.kvDim)); v.append(take(n * d.kvDim))
                 att.append(take(n * d.qDim)); lse.append(take(n * d.heads))
                 h.append(take(n * c)); ln2.append(take(n * c)); mean2.append(take(n)); rstd2.append(take(n))
@@ -202,7 +218,7 @@ public final class Transformer: @unchecked Sendable {
         while slots.count <= slot { slots.append(nil) }
         if let a = slots[slot], a.batch == batch, a.seq == seq { return a }
         slots[slot]?.deallocate()
-        let a = Activations(config: config, dims: dims, last: shard.isLastStage, batch: batch, seq: seq)
+        let a = Activations(config: config, dims: dims, last: shard.isLastStage, batch: batch, seq: seq, recompute: recomputeLayers)
         slots[slot] = a
         return a
     }
@@ -241,11 +257,10 @@ public final class Transformer: @unchecked Sendable {
             throw .tokenOutOfRange(token: token, position: i, vocabSize: config.vocabSize)
         }
         let a = activations(slot: slot, batch: b, seq: t)
-        let n = b * t, c = config.hidden, f = dims.ffn, v = dims.vocab, d = dims
+        let n = b * t, c = config.hidden, v = dims.vocab, d = dims
         let p = parameters.baseAddress!
         let llama = config.arch == .llama
         let tables = llama ? ropeTables(t) : ([], [])
-        let first = d.layers.lowerBound
 
         if let input {
             a[a.x[0]].update(from: input, count: n * c)
@@ -262,36 +277,7 @@ public final class Transformer: @unchecked Sendable {
                 }
             }
         }
-        for l in d.layers {
-            let w = layout.block(l), i = l - first
-            let x = a[a.x[i]], ln1 = a[a.ln1[i]], q = a[a.q[i]], k = a[a.k[i]], vv = a[a.v[i]], att = a[a.att[i]]
-            norm(out: ln1, mean: a[a.mean1[i]], rstd: a[a.rstd1[i]], inp: x, weight: w.norm1, bias: w.norm1Bias, rows: n)
-            timed(.matmul) { linearForward(out: q, inp: ln1, weight: p + w.q, bias: w.qBias.map { p + $0 }, rows: n, c: c, oc: d.qDim) }
-            timed(.matmul) { linearForward(out: k, inp: ln1, weight: p + w.k, bias: w.kBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
-            timed(.matmul) { linearForward(out: vv, inp: ln1, weight: p + w.v, bias: w.vBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
-            if llama {
-                timed(.rope) { Kernels.ropeForward(q, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.heads, headDim: d.headDim) }
-                timed(.rope) { Kernels.ropeForward(k, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.kvHeads, headDim: d.headDim) }
-            }
-            timed(.attention) { Kernels.attentionForward(out: att, lse: a[a.lse[i]], q: q, k: k, v: vv, b: b, t: t, heads: d.heads,
-                                     kvHeads: d.kvHeads, headDim: d.headDim) }
-            // Row-parallel: partial products summed over the tensor group; the bias is added once.
-            timed(.matmul) { linearForward(out: a[a.proj], inp: att, weight: p + w.o, bias: rowParallelBias(w.oBias), rows: n, c: d.qDim, oc: c) }
-            tensorReduce(a[a.proj], n * c)
-            let h = a[a.h[i]], ln2 = a[a.ln2[i]], up = a[a.up[i]], act = a[a.act[i]]
-            timed(.residual) { Kernels.residualForward(out: h, a: x, b: a[a.proj], n: n * c) }
-            norm(out: ln2, mean: a[a.mean2[i]], rstd: a[a.rstd2[i]], inp: h, weight: w.norm2, bias: w.norm2Bias, rows: n)
-            timed(.matmul) { linearForward(out: up, inp: ln2, weight: p + w.up, bias: w.upBias.map { p + $0 }, rows: n, c: c, oc: f) }
-            if let gate = w.gate {
-                timed(.matmul) { linearForward(out: a[a.gate[i]], inp: ln2, weight: p + gate, bias: nil, rows: n, c: c, oc: f) }
-                timed(.activation) { Kernels.swigluForward(out: act, gate: a[a.gate[i]], up: up, n: n * f) }
-            } else {
-                timed(.activation) { Kernels.geluForward(out: act, inp: up, n: n * f, tanhApproximation: config.activation == .geluTanh) }
-            }
-            timed(.matmul) { linearForward(out: a[a.proj], inp: act, weight: p + w.down, bias: rowParallelBias(w.downBias), rows: n, c: f, oc: c) }
-            tensorReduce(a[a.proj], n * c)
-            timed(.residual) { Kernels.residualForward(out: a[a.x[i + 1]], a: h, b: a[a.proj], n: n * c) }
-        }
+        for l in d.layers { layerForward(l, a, batch: b, seq: t, tables: tables) }
         guard shard.isLastStage else {
             last[slot] = (b, t, tokens, targets, 0)
             return nil
@@ -316,6 +302,43 @@ public final class Transformer: @unchecked Sendable {
         }
         last[slot] = (b, t, tokens, targets, result.count)
         return result
+    }
+
+    /// Layer `l` of the forward pass: from `x[l]` to `x[l+1]`, storing what its backward reads. With
+    /// `recomputeLayers` the stored values go to one region shared by all layers, and `backward` runs
+    /// this again for each layer before its backward (Megatron-LM's full recomputation).
+    private func layerForward(_ l: Int, _ a: Activations, batch b: Int, seq t: Int, tables: ([Float], [Float])) {
+        let n = b * t, c = config.hidden, f = dims.ffn, d = dims
+        let p = parameters.baseAddress!
+        let llama = config.arch == .llama
+        let w = layout.block(l), i = l - d.layers.lowerBound
+        let x = a[a.x[i]], ln1 = a[a.ln1[i]], q = a[a.q[i]], k = a[a.k[i]], vv = a[a.v[i]], att = a[a.att[i]]
+        norm(out: ln1, mean: a[a.mean1[i]], rstd: a[a.rstd1[i]], inp: x, weight: w.norm1, bias: w.norm1Bias, rows: n)
+        timed(.matmul) { linearForward(out: q, inp: ln1, weight: p + w.q, bias: w.qBias.map { p + $0 }, rows: n, c: c, oc: d.qDim) }
+        timed(.matmul) { linearForward(out: k, inp: ln1, weight: p + w.k, bias: w.kBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
+        timed(.matmul) { linearForward(out: vv, inp: ln1, weight: p + w.v, bias: w.vBias.map { p + $0 }, rows: n, c: c, oc: d.kvDim) }
+        if llama {
+            timed(.rope) { Kernels.ropeForward(q, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.heads, headDim: d.headDim) }
+            timed(.rope) { Kernels.ropeForward(k, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.kvHeads, headDim: d.headDim) }
+        }
+        timed(.attention) { Kernels.attentionForward(out: att, lse: a[a.lse[i]], q: q, k: k, v: vv, b: b, t: t, heads: d.heads,
+                                 kvHeads: d.kvHeads, headDim: d.headDim) }
+        // Row-parallel: partial products summed over the tensor group; the bias is added once.
+        timed(.matmul) { linearForward(out: a[a.proj], inp: att, weight: p + w.o, bias: rowParallelBias(w.oBias), rows: n, c: d.qDim, oc: c) }
+        tensorReduce(a[a.proj], n * c)
+        let h = a[a.h[i]], ln2 = a[a.ln2[i]], up = a[a.up[i]], act = a[a.act[i]]
+        timed(.residual) { Kernels.residualForward(out: h, a: x, b: a[a.proj], n: n * c) }
+        norm(out: ln2, mean: a[a.mean2[i]], rstd: a[a.rstd2[i]], inp: h, weight: w.norm2, bias: w.norm2Bias, rows: n)
+        timed(.matmul) { linearForward(out: up, inp: ln2, weight: p + w.up, bias: w.upBias.map { p + $0 }, rows: n, c: c, oc: f) }
+        if let gate = w.gate {
+            timed(.matmul) { linearForward(out: a[a.gate[i]], inp: ln2, weight: p + gate, bias: nil, rows: n, c: c, oc: f) }
+            timed(.activation) { Kernels.swigluForward(out: act, gate: a[a.gate[i]], up: up, n: n * f) }
+        } else {
+            timed(.activation) { Kernels.geluForward(out: act, inp: up, n: n * f, tanhApproximation: config.activation == .geluTanh) }
+        }
+        timed(.matmul) { linearForward(out: a[a.proj], inp: act, weight: p + w.down, bias: rowParallelBias(w.downBias), rows: n, c: f, oc: c) }
+        tensorReduce(a[a.proj], n * c)
+        timed(.residual) { Kernels.residualForward(out: a[a.x[i + 1]], a: h, b: a[a.proj], n: n * c) }
     }
 
     /// The bias of a row-parallel layer, added by tensor rank 0 only (the ranks' outputs are summed).
@@ -474,6 +497,11 @@ public final class Transformer: @unchecked Sendable {
         let dx = a[a.dx]
         for l in d.layers.reversed() {
             let w = layout.block(l), i = l - first
+            // The shared region holds the top layer's values from the forward pass; every other layer's
+            // are computed again from its stored input.
+            if recomputeLayers && l != d.layers.upperBound - 1 {
+                layerForward(l, a, batch: b, seq: t, tables: tables)
+            }
             // x[l+1] = h + down(act): the down projection sees dx; h gets dx through the identity.
             zero(a.dact, n * f)
             timed(.matmul) { linearBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dx,

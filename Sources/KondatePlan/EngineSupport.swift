@@ -85,8 +85,8 @@ public enum EngineSupport {
             "when true: sequence parallelism is not implemented in Kondate's runtime; set it to false (it changes memory, not results)")),
         Rule(key: "parallel.zero_stage", engine: .kondate, verdict: .rejected(
             "when 2 or 3: Kondate's runtime shards optimizer states only (ZeRO-1); set zero_stage to 1 or 0")),
-        Rule(key: "parallel.recompute", engine: .kondate, verdict: .rejected(
-            "when selective or full: activation recomputation is not implemented in Kondate's runtime; set recompute: none (it changes memory, not results)")),
+        Rule(key: "parallel.recompute", engine: .kondate, verdict: .honoured(
+            "full: each layer's forward is recomputed before its backward, keeping only layer inputs (bitwise the same results); selective: the attention kernel never stores the (T, T) scores, which is what selective recomputation discards")),
         Rule(key: "model.dropout", engine: .kondate, verdict: .rejected(
             "when above 0: dropout is not implemented in Kondate's runtime; set it to 0, or pretrain with `kondate launch --engine megatron`")),
         Rule(key: "model.attention_dropout", engine: .kondate, verdict: .rejected("as model.dropout")),
@@ -219,10 +219,6 @@ public enum EngineSupport {
         if p.zeroStage >= 2 {
             reject("parallel.zero_stage", "zero_stage \(p.zeroStage): \(run) shards the optimizer states only (ZeRO stage 1); set zero_stage: 1 " +
                    "(or 0), or launch pretraining with `kondate launch --engine megatron`")
-        }
-        if p.recompute != .none {
-            reject("parallel.recompute", "recompute: \(p.recompute.rawValue): activation recomputation is not implemented in \(run); " +
-                   "set recompute: none (it changes memory, not results)")
         }
         let m = r.model
         if m.dropout > 0 {

@@ -2,6 +2,7 @@ import KondateCollectives
 import KondateKernels
 import KondateModel
 import KondatePlan
+import KondateRecipe
 
 /// The one place the runtime makes models: pretraining, tuning, evaluation, `score` and `generate`
 /// ask their `ComputeBackend` for a model instead of constructing one. A device backend (CUDA) is a
@@ -15,16 +16,23 @@ extension ComputeBackend {
     }
 
     /// A model of `config` with zeroed parameters (one shard of it under model parallelism).
-    public func makeModel(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil) throws(ModelError) -> Transformer {
+    ///
+    /// `recompute` is `parallel.recompute`: `full` keeps only each layer's input and recomputes the
+    /// layer before its backward; `selective` (recompute the attention core) is what the blocked
+    /// attention kernel always does, since it never stores the (T, T) scores; `none` stores everything.
+    public func makeModel(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil,
+                          recompute: Recompute = .none) throws(ModelError) -> Transformer {
         switch self {
-        case .cpuFP32, .cpuBF16: try Transformer(config: config, shard: shard, tensorGroup: tensorGroup, matmulPrecision: matmulPrecision)
+        case .cpuFP32, .cpuBF16:
+            try Transformer(config: config, shard: shard, tensorGroup: tensorGroup, matmulPrecision: matmulPrecision,
+                            recomputeLayers: recompute == .full)
         }
     }
 
-    /// The model of a Hugging Face directory (written by transformers or by Kondate).
-    public func loadModel(directory: String) throws -> Transformer {
+    /// The model of a Hugging Face directory (written by transformers or by Kondate); `recompute` as in `makeModel`.
+    public func loadModel(directory: String, recompute: Recompute = .none) throws -> Transformer {
         switch self {
-        case .cpuFP32, .cpuBF16: try HFModel.load(directory: directory, matmulPrecision: matmulPrecision)
+        case .cpuFP32, .cpuBF16: try HFModel.load(directory: directory, matmulPrecision: matmulPrecision, recomputeLayers: recompute == .full)
         }
     }
 

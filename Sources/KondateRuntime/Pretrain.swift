@@ -141,7 +141,8 @@ public struct PretrainStage {
         if leader, let fallback = backend.fallback { log("pretrain: warning: \(fallback)") }
         let model: Transformer
         do {
-            model = try backend.makeModel(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor)
+            model = try backend.makeModel(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor,
+                                          recompute: self.config.parallel.recompute)
         } catch {
             throw KondateError(.tensorSplit, "\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
                                at: locations.at("parallel"))
@@ -169,7 +170,8 @@ public struct PretrainStage {
         let metrics = leader ? try MetricsLog(path: metricsPath, truncateAfterStep: resumedFrom, tensorboard: path()) : nil
 
         log("pretrain: \(config.arch.rawValue) \(Format.grouped(ParameterLayout(config).count)) parameters, \(p.steps) steps × \(p.globalBatch) × \(mixture.seqLen) tokens, " +
-            "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch); \(backend.rawValue): \(backend.execution)")
+            "\(loader.microBatchesPerStep) micro-batch\(loader.microBatchesPerStep == 1 ? "" : "es") of \(microBatch); \(backend.rawValue): \(backend.execution)" +
+            (self.config.parallel.recompute == .full ? "; full activation recomputation" : ""))
         if let distributed {
             let l = distributed.layout
             log("pretrain: \(distributed.world.size) ranks: tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)" +

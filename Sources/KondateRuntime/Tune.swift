@@ -83,7 +83,7 @@ public struct TuneStage {
         let source = try sourceModel()
         let backend = try config.backend()
         let whole: Transformer
-        do { whole = try backend.loadModel(directory: source) } catch {
+        do { whole = try backend.loadModel(directory: source, recompute: config.parallel.recompute) } catch {
             throw KondateError(.stageInput, "tune.\(stage.name): cannot load the starting model from \(source): \(error) " +
                                "(run the '\(stage.from)' stage first)", at: at("from"))
         }
@@ -93,7 +93,9 @@ public struct TuneStage {
         // Under mpirun each rank keeps its own slices of the starting model.
         let model: Transformer
         if let groups {
-            do { model = try backend.makeModel(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor) } catch {
+            do {
+                model = try backend.makeModel(config: whole.config, shard: groups.shard, tensorGroup: groups.tensor, recompute: config.parallel.recompute)
+            } catch {
                 throw KondateError(.tensorSplit, "tune.\(stage.name): \(error.description) (the layout is tensor \(groups.tensor.size) × pipeline \(groups.pipeline.size))",
                                    at: locations.at("parallel"))
             }

@@ -30,8 +30,6 @@ struct EngineSupportTests {
         ("model.dropout=0.1", "model.dropout: 0"),
         ("model.attention_dropout=0.1", "attention_dropout: 0"),
         ("model.attention_kernel=standard", "attention_kernel: flash"),
-        ("parallel.recompute=full", "recompute: none"),
-        ("parallel.recompute=selective", "recompute: none"),
         ("parallel.zero_stage=2", "zero_stage: 1"),
         ("parallel.zero_stage=3", "zero_stage: 1"),
         ("pretrain.precision=fp16", "set precision: bf16"),

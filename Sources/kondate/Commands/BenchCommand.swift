@@ -3,6 +3,7 @@ import Foundation
 import KondateBench
 import KondateKernels
 import KondateModel
+import KondateRecipe
 import KondateSupport
 
 struct BenchCommand: ParsableCommand {
@@ -76,13 +77,15 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "fp32, or bf16 (bf16 matmuls with f32 accumulation and master weights).") var precision: MatmulPrecision = .fp32
     @Option(help: "How bf16 matmuls run: onednn or rounded-sgemm (default: onednn where the CPU has bf16 instructions).")
     var bf16Route: Kernels.BF16Route?
+    @Option(help: "Activation recomputation: none, selective (what the attention kernel always does) or full.") var recompute: Recompute = .none
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
         let config = ModelConfig(arch: arch, vocabSize: vocab, hidden: hidden, ffn: ffn, layers: layers, heads: heads,
                                  kvHeads: kvHeads, maxPositions: seq)
         let options = TrainingBenchmark.Options(config: config, seq: seq, batch: batch, steps: steps, threads: threads, tensor: tensor,
-                                                pipeline: pipeline, microBatch: microBatch, zero: zero, precision: precision, bf16Route: bf16Route)
+                                                pipeline: pipeline, microBatch: microBatch, zero: zero, precision: precision, bf16Route: bf16Route,
+                                                recompute: recompute)
         let outcome: TrainingBenchmark.Result?
         do { outcome = try TrainingBenchmark.run(options) } catch let e as TrainingBenchmark.UsageError {
             printError("kondate bench train: \(e.description)\n")
@@ -95,7 +98,8 @@ struct BenchTrain: ParsableCommand {
         }
         let l = r.layout
         let ranks = l.ranks > 1 ? ", \(l.ranks) ranks (tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)\(l.zero ? ", ZeRO-1" : ""))" : ""
-        print("\(arch.rawValue) \(Format.grouped(r.parameters)) parameters, batch \(batch) × seq \(seq), \(precision.rawValue), " +
+        print("\(arch.rawValue) \(Format.grouped(r.parameters)) parameters, batch \(batch) × seq \(seq), \(precision.rawValue)" +
+              (recompute == .full ? ", full recomputation" : "") + ", " +
               "\(threads) thread\(threads == 1 ? "" : "s")\(ranks)")
         print("  \(Format.grouped(Int(r.tokensPerSecond))) tokens/s, \(Format.fixed(r.stepSeconds * 1000, 1)) ms/step, " +
               "\(Format.fixed(r.gflops, 1)) GFLOP/s = \(Format.fixed(100 * r.fractionOfPeak, 1))% of " +
@@ -109,3 +113,4 @@ struct BenchTrain: ParsableCommand {
 
 extension MatmulPrecision: ExpressibleByArgument {}
 extension Kernels.BF16Route: ExpressibleByArgument {}
+extension Recompute: ExpressibleByArgument {}
