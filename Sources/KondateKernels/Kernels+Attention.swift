@@ -17,7 +17,7 @@ extension Kernels {
     /// own rows of `out` and `lse`, so the result does not depend on the thread count.
     public static func attentionForward(out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
                                         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                        b: Int, t: Int, heads: Int, kvHeads: Int, headDim hd: Int) {
+                                        b: Int, t: Int, heads: Int, kvHeads: Int, headDim hd: Int, dropout: AttentionDropout? = nil) {
         let scale = 1 / Float(hd).squareRoot()
         let group = heads / kvHeads
         let qStride = heads * hd, kvStride = kvHeads * hd
@@ -38,7 +38,13 @@ extension Kernels {
                         let maxScore = VectorMath.maximum(row, n)
                         let sum = VectorMath.expSubtracting(maxScore, from: row, into: row, n)
                         let inv = 1 / sum
-                        for j in 0..<n { row[j] *= inv }
+                        if let dropout {
+                            // O = (P ∘ mask / (1 − p)) V; the log-sum-exp is that of P, before dropout.
+                            let key = dropout.rowKey(bi: bi, h: h, i: i0 + r, t: t)
+                            for j in 0..<n { row[j] *= inv * dropout.mask.factor(key + j) }
+                        } else {
+                            for j in 0..<n { row[j] *= inv }
+                        }
                         (row + n).update(repeating: 0, count: i1 - n)
                         lse[(bi * heads + h) * t + i0 + r] = maxScore + logf(sum)
                     }
@@ -60,7 +66,7 @@ extension Kernels {
     public static func attentionBackward(dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
                                          dout: UnsafePointer<Float>, out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
                                          q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                         b: Int, t: Int, heads: Int, kvHeads: Int, headDim hd: Int) {
+                                         b: Int, t: Int, heads: Int, kvHeads: Int, headDim hd: Int, dropout: AttentionDropout? = nil) {
         let scale = 1 / Float(hd).squareRoot()
         let group = heads / kvHeads
         let qStride = heads * hd, kvStride = kvHeads * hd
@@ -88,7 +94,18 @@ extension Kernels {
                                 (pRow + n).update(repeating: 0, count: i1 - n)
                                 // D = dO · O (= Σ_j p_j · (dO · v_j)).
                                 let delta = VectorMath.dot(doBlock + r * qStride, oBlock + r * qStride, hd)
-                                for j in 0..<n { dsRow[j] = pRow[j] * (dsRow[j] - delta) * scale }
+                                if let dropout {
+                                    // With Z = P ∘ M (M: mask / (1 − p)): dP = (dO Vᵀ) ∘ M, and D = rowsum(dO ∘ O) still
+                                    // equals rowsum(dP ∘ P); dV takes Z.
+                                    let key = dropout.rowKey(bi: bi, h: h, i: i0 + r, t: t)
+                                    for j in 0..<n {
+                                        let m = dropout.mask.factor(key + j)
+                                        dsRow[j] = pRow[j] * (dsRow[j] * m - delta) * scale
+                                        pRow[j] *= m
+                                    }
+                                } else {
+                                    for j in 0..<n { dsRow[j] = pRow[j] * (dsRow[j] - delta) * scale }
+                                }
                                 (dsRow + n).update(repeating: 0, count: i1 - n)
                             }
                             BLAS.sgemm(transA: true, transB: false, m: i1, n: hd, k: rows, alpha: 1, a: p, lda: i1,

@@ -29,6 +29,8 @@ public protocol TrainableModel: AnyObject, Sendable {
     func inputGradient(slot: Int) -> UnsafeBufferPointer<Float>
     /// Told during `backward` the offset from which gradients are final (see `Transformer.gradientsReady`).
     var gradientsReady: ((Int) -> Void)? { get set }
+    /// Set by the trainer before each training forward pass (dropout masks); nil for evaluation.
+    var dropoutContext: DropoutContext? { get set }
 }
 
 extension TrainableModel {

@@ -38,6 +38,14 @@ public final class Transformer: @unchecked Sendable {
     /// uniform --recompute-num-layers 1`): the forward pass keeps only each layer's input; the backward
     /// pass recomputes a layer's forward before its backward. Results are bitwise those without it.
     public let recomputeLayers: Bool
+    /// Dropout rates (Megatron-LM's `--hidden-dropout` and `--attention-dropout`); applied only in
+    /// forward passes made while `dropoutContext` is set (training), never in evaluation.
+    public let dropout: DropoutRates
+    /// The step and rows of the next forward pass, set by the trainer before each training micro-batch
+    /// (nil: no dropout). The mask of every element follows from it (`DropoutMask`).
+    public var dropoutContext: DropoutContext?
+    /// The context of each slot's last forward pass, for its backward.
+    private var slotDropout: [Int: DropoutContext] = [:]
     /// The local sizes of this shard.
     let dims: Dims
 
@@ -59,7 +67,7 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public init(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil,
-                matmulPrecision: MatmulPrecision = .fp32, recomputeLayers: Bool = false) throws(ModelError) {
+                matmulPrecision: MatmulPrecision = .fp32, recomputeLayers: Bool = false, dropout: DropoutRates = .none) throws(ModelError) {
         try config.validate()
         try shard.validate(config)
         precondition(shard.tensorSize == 1 || tensorGroup?.size == shard.tensorSize, "tensor parallelism needs its group")
@@ -68,6 +76,7 @@ public final class Transformer: @unchecked Sendable {
         self.tensorGroup = shard.tensorSize > 1 ? tensorGroup : nil
         self.matmulPrecision = matmulPrecision
         self.recomputeLayers = recomputeLayers
+        self.dropout = dropout
         layout = ParameterLayout(config, shard: shard)
         dims = Dims(config, shard)
         parameters = .allocate(capacity: layout.count)
@@ -261,6 +270,8 @@ public final class Transformer: @unchecked Sendable {
         let p = parameters.baseAddress!
         let llama = config.arch == .llama
         let tables = llama ? ropeTables(t) : ([], [])
+        let drop = dropout.isActive ? dropoutContext : nil
+        slotDropout[slot] = drop
 
         if let input {
             a[a.x[0]].update(from: input, count: n * c)
@@ -277,7 +288,10 @@ public final class Transformer: @unchecked Sendable {
                 }
             }
         }
-        for l in d.layers { layerForward(l, a, batch: b, seq: t, tables: tables) }
+        if let drop, dropout.hidden > 0, input == nil {
+            drop.mask(site: 0, p: dropout.hidden).apply(a[a.x[0]], rows: n, width: c, firstRow: drop.firstRow * t)
+        }
+        for l in d.layers { layerForward(l, a, batch: b, seq: t, tables: tables, dropout: drop) }
         guard shard.isLastStage else {
             last[slot] = (b, t, tokens, targets, 0)
             return nil
@@ -307,7 +321,7 @@ public final class Transformer: @unchecked Sendable {
     /// Layer `l` of the forward pass: from `x[l]` to `x[l+1]`, storing what its backward reads. With
     /// `recomputeLayers` the stored values go to one region shared by all layers, and `backward` runs
     /// this again for each layer before its backward (Megatron-LM's full recomputation).
-    private func layerForward(_ l: Int, _ a: Activations, batch b: Int, seq t: Int, tables: ([Float], [Float])) {
+    private func layerForward(_ l: Int, _ a: Activations, batch b: Int, seq t: Int, tables: ([Float], [Float]), dropout drop: DropoutContext?) {
         let n = b * t, c = config.hidden, f = dims.ffn, d = dims
         let p = parameters.baseAddress!
         let llama = config.arch == .llama
@@ -322,10 +336,11 @@ public final class Transformer: @unchecked Sendable {
             timed(.rope) { Kernels.ropeForward(k, cos: tables.0, sin: tables.1, b: b, t: t, heads: d.kvHeads, headDim: d.headDim) }
         }
         timed(.attention) { Kernels.attentionForward(out: att, lse: a[a.lse[i]], q: q, k: k, v: vv, b: b, t: t, heads: d.heads,
-                                 kvHeads: d.kvHeads, headDim: d.headDim) }
+                                 kvHeads: d.kvHeads, headDim: d.headDim, dropout: attentionDropout(drop, layer: l)) }
         // Row-parallel: partial products summed over the tensor group; the bias is added once.
         timed(.matmul) { linearForward(out: a[a.proj], inp: att, weight: p + w.o, bias: rowParallelBias(w.oBias), rows: n, c: d.qDim, oc: c) }
         tensorReduce(a[a.proj], n * c)
+        if let drop, dropout.hidden > 0 { drop.mask(site: 1 + 3 * l, p: dropout.hidden).apply(a[a.proj], rows: n, width: c, firstRow: drop.firstRow * t) }
         let h = a[a.h[i]], ln2 = a[a.ln2[i]], up = a[a.up[i]], act = a[a.act[i]]
         timed(.residual) { Kernels.residualForward(out: h, a: x, b: a[a.proj], n: n * c) }
         norm(out: ln2, mean: a[a.mean2[i]], rstd: a[a.rstd2[i]], inp: h, weight: w.norm2, bias: w.norm2Bias, rows: n)
@@ -338,7 +353,15 @@ public final class Transformer: @unchecked Sendable {
         }
         timed(.matmul) { linearForward(out: a[a.proj], inp: act, weight: p + w.down, bias: rowParallelBias(w.downBias), rows: n, c: f, oc: c) }
         tensorReduce(a[a.proj], n * c)
+        if let drop, dropout.hidden > 0 { drop.mask(site: 2 + 3 * l, p: dropout.hidden).apply(a[a.proj], rows: n, width: c, firstRow: drop.firstRow * t) }
         timed(.residual) { Kernels.residualForward(out: a[a.x[i + 1]], a: h, b: a[a.proj], n: n * c) }
+    }
+
+    /// The attention-probability dropout of layer `l` (nil without it).
+    private func attentionDropout(_ drop: DropoutContext?, layer l: Int) -> AttentionDropout? {
+        guard let drop, dropout.attention > 0 else { return nil }
+        return AttentionDropout(mask: drop.mask(site: 3 + 3 * l, p: dropout.attention), firstRow: drop.firstRow,
+                                firstHead: shard.tensorRank * dims.heads, totalHeads: config.heads)
     }
 
     /// The bias of a row-parallel layer, added by tensor rank 0 only (the ranks' outputs are summed).
@@ -468,6 +491,15 @@ public final class Transformer: @unchecked Sendable {
         let first = d.layers.lowerBound
         func zero(_ offset: Int, _ count: Int) { a[offset].update(repeating: 0, count: count) }
         last[slot] = nil   // a second backward would need a new forward pass
+        let drop = slotDropout.removeValue(forKey: slot)
+        let dx = a[a.dx]
+        /// The gradient of a dropped-out branch output: dx ∘ mask, in the `proj` scratch.
+        func droppedGradient(site: Int) -> UnsafeMutablePointer<Float> {
+            guard let drop, dropout.hidden > 0 else { return dx }
+            a[a.proj].update(from: dx, count: n * c)
+            drop.mask(site: site, p: dropout.hidden).apply(a[a.proj], rows: n, width: c, firstRow: drop.firstRow * t)
+            return a[a.proj]
+        }
 
         if let outputGradient {
             a[a.dx].update(from: outputGradient, count: n * c)
@@ -494,17 +526,17 @@ public final class Transformer: @unchecked Sendable {
         }
 
         // dx holds the gradient of the residual stream; each block adds its branches' contributions.
-        let dx = a[a.dx]
         for l in d.layers.reversed() {
             let w = layout.block(l), i = l - first
             // The shared region holds the top layer's values from the forward pass; every other layer's
             // are computed again from its stored input.
             if recomputeLayers && l != d.layers.upperBound - 1 {
-                layerForward(l, a, batch: b, seq: t, tables: tables)
+                layerForward(l, a, batch: b, seq: t, tables: tables, dropout: drop)
             }
             // x[l+1] = h + down(act): the down projection sees dx; h gets dx through the identity.
             zero(a.dact, n * f)
-            timed(.matmul) { linearBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dx,
+            let dDown = droppedGradient(site: 2 + 3 * l)
+            timed(.matmul) { linearBackward(dinp: a[a.dact], dweight: g + w.down, dbias: w.downBias.map { g + $0 }, dout: dDown,
                                    inp: a[a.act[i]], weight: p + w.down, rows: n, c: f, oc: c) }
             zero(a.dup, n * f)
             if let gate = w.gate {
@@ -526,14 +558,15 @@ public final class Transformer: @unchecked Sendable {
 
             // h = x[l] + o(att): dx is now dh.
             zero(a.datt, n * d.qDim)
-            timed(.matmul) { linearBackward(dinp: a[a.datt], dweight: g + w.o, dbias: w.oBias.map { g + $0 }, dout: dx,
+            let dO = droppedGradient(site: 1 + 3 * l)
+            timed(.matmul) { linearBackward(dinp: a[a.datt], dweight: g + w.o, dbias: w.oBias.map { g + $0 }, dout: dO,
                                    inp: a[a.att[i]], weight: p + w.o, rows: n, c: d.qDim, oc: c) }
             zero(a.dq, n * d.qDim)
             zero(a.dk, n * d.kvDim)
             zero(a.dv, n * d.kvDim)
             timed(.attention) { Kernels.attentionBackward(dq: a[a.dq], dk: a[a.dk], dv: a[a.dv], dout: a[a.datt], out: a[a.att[i]], lse: a[a.lse[i]],
                                       q: a[a.q[i]], k: a[a.k[i]], v: a[a.v[i]], b: b, t: t, heads: d.heads,
-                                      kvHeads: d.kvHeads, headDim: d.headDim) }
+                                      kvHeads: d.kvHeads, headDim: d.headDim, dropout: attentionDropout(drop, layer: l)) }
             if llama {
                 timed(.rope) { Kernels.ropeBackward(a[a.dq], cos: tables.0, sin: tables.1, b: b, t: t, heads: d.heads, headDim: d.headDim) }
                 timed(.rope) { Kernels.ropeBackward(a[a.dk], cos: tables.0, sin: tables.1, b: b, t: t, heads: d.kvHeads, headDim: d.headDim) }
@@ -552,6 +585,7 @@ public final class Transformer: @unchecked Sendable {
             if let gradientsReady, let firstTensor = layout.tensors.first(where: { $0.layer == l }) { gradientsReady(firstTensor.offset) }
         }
         if shard.isFirstStage {
+            if let drop, dropout.hidden > 0 { drop.mask(site: 0, p: dropout.hidden).apply(dx, rows: n, width: c, firstRow: drop.firstRow * t) }
             tokens.withUnsafeBufferPointer { tok in
                 if tensorGroup == nil {
                     timed(.embedding) { Kernels.embeddingBackward(dwte: g + layout.embedding, dwpe: layout.positions.map { g + $0 }, dout: dx,
@@ -636,4 +670,37 @@ public final class KernelProfile: @unchecked Sendable {
     public func add(_ kernel: Kernel, nanoseconds n: UInt64) { nanoseconds[kernel, default: 0] += n }
     public func seconds(_ kernel: Kernel) -> Double { Double(nanoseconds[kernel] ?? 0) / 1e9 }
     public func reset() { nanoseconds = [:] }
+}
+
+/// Dropout probabilities of a model: `hidden` on the embeddings' output and on each attention and MLP
+/// output before it joins the residual stream, `attention` on the attention probabilities (Megatron-LM's
+/// `--hidden-dropout`, `--attention-dropout`; transformers' GPT-2 `embd_pdrop`/`resid_pdrop`, `attn_pdrop`).
+public struct DropoutRates: Sendable, Equatable {
+    public var hidden: Float
+    public var attention: Float
+    public init(hidden: Float, attention: Float) {
+        self.hidden = hidden
+        self.attention = attention
+    }
+    public static let none = DropoutRates(hidden: 0, attention: 0)
+    public var isActive: Bool { hidden > 0 || attention > 0 }
+}
+
+/// What makes a training forward pass's dropout masks: the seed, the optimizer step and the global
+/// index of the micro-batch's first row within the step (rows of earlier micro-batches, on every
+/// data-parallel rank, come first), so that masks do not depend on the micro-batch size, the layout or
+/// a resume.
+public struct DropoutContext: Sendable, Equatable {
+    public var seed: UInt64
+    public var step: Int
+    public var firstRow: Int
+    public init(seed: UInt64, step: Int, firstRow: Int) {
+        self.seed = seed
+        self.step = step
+        self.firstRow = firstRow
+    }
+
+    /// The mask of dropout site `site` (0: embeddings; 1 + 3l, 2 + 3l, 3 + 3l: layer l's attention output,
+    /// MLP output and attention probabilities).
+    public func mask(site: Int, p: Float) -> DropoutMask { DropoutMask(seed: seed, step: step, site: site, p: p) }
 }

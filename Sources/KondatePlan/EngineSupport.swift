@@ -87,9 +87,9 @@ public enum EngineSupport {
             "when 2 or 3: Kondate's runtime shards optimizer states only (ZeRO-1); set zero_stage to 1 or 0")),
         Rule(key: "parallel.recompute", engine: .kondate, verdict: .honoured(
             "full: each layer's forward is recomputed before its backward, keeping only layer inputs (bitwise the same results); selective: the attention kernel never stores the (T, T) scores, which is what selective recomputation discards")),
-        Rule(key: "model.dropout", engine: .kondate, verdict: .rejected(
-            "when above 0: dropout is not implemented in Kondate's runtime; set it to 0, or pretrain with `kondate launch --engine megatron`")),
-        Rule(key: "model.attention_dropout", engine: .kondate, verdict: .rejected("as model.dropout")),
+        Rule(key: "model.dropout", engine: .kondate, verdict: .honoured(
+            "in pretraining, on the embeddings' output and each attention and MLP output (Megatron-LM's hidden dropout), masks seeded by step and row; tune stages train without dropout")),
+        Rule(key: "model.attention_dropout", engine: .kondate, verdict: .honoured("in pretraining, on the attention probabilities; as model.dropout")),
         Rule(key: "model.attention_kernel", engine: .kondate, verdict: .rejected(
             "when standard: Kondate's runtime computes attention in blocks and never stores the (T, T) scores; set attention_kernel: flash")),
         Rule(key: "pretrain.precision", engine: .kondate, verdict: .rejected(
@@ -221,14 +221,6 @@ public enum EngineSupport {
                    "(or 0), or launch pretraining with `kondate launch --engine megatron`")
         }
         let m = r.model
-        if m.dropout > 0 {
-            reject("model.dropout", "dropout \(Format.number(m.dropout)) is not implemented in \(run); set model.dropout: 0, " +
-                   "or pretrain with `kondate launch --engine megatron`")
-        }
-        if m.attentionDropout > 0 {
-            reject("model.attention_dropout", "attention_dropout \(Format.number(m.attentionDropout)) is not implemented in \(run); " +
-                   "set model.attention_dropout: 0, or pretrain with `kondate launch --engine megatron`")
-        }
         if m.attentionKernel == .standard {
             reject("model.attention_kernel", "attention_kernel: standard: \(run) computes attention in blocks and never stores the (T, T) " +
                    "scores; set attention_kernel: flash")

@@ -21,11 +21,11 @@ extension ComputeBackend {
     /// layer before its backward; `selective` (recompute the attention core) is what the blocked
     /// attention kernel always does, since it never stores the (T, T) scores; `none` stores everything.
     public func makeModel(config: ModelConfig, shard: ModelShard = .whole, tensorGroup: (any ProcessGroup)? = nil,
-                          recompute: Recompute = .none) throws(ModelError) -> Transformer {
+                          recompute: Recompute = .none, dropout: DropoutRates = .none) throws(ModelError) -> Transformer {
         switch self {
         case .cpuFP32, .cpuBF16:
             try Transformer(config: config, shard: shard, tensorGroup: tensorGroup, matmulPrecision: matmulPrecision,
-                            recomputeLayers: recompute == .full)
+                            recomputeLayers: recompute == .full, dropout: dropout)
         }
     }
 

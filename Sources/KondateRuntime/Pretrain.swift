@@ -136,13 +136,14 @@ public struct PretrainStage {
             schedule: LearningRateSchedule(p.schedule, lr: p.lr, steps: p.steps),
             adamw: AdamW.Hyperparameters(beta1: Float(p.beta1), beta2: Float(p.beta2), eps: Float(p.eps),
                                          weightDecay: Float(p.weightDecay), decayNormsAndBiases: p.decayNormsAndBiases),
-            gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(p.nanPolicy))
+            gradClip: p.gradClip, nanPolicy: TrainingOptions.NaNPolicy(p.nanPolicy), dropoutSeed: UInt64(self.config.seed))
         let backend = try self.config.backend()
         if leader, let fallback = backend.fallback { log("pretrain: warning: \(fallback)") }
         let model: Transformer
         do {
             model = try backend.makeModel(config: config, shard: groups?.shard ?? .whole, tensorGroup: groups?.tensor,
-                                          recompute: self.config.parallel.recompute)
+                                          recompute: self.config.parallel.recompute,
+                                          dropout: DropoutRates(hidden: Float(self.config.model.dropout), attention: Float(self.config.model.attentionDropout)))
         } catch {
             throw KondateError(.tensorSplit, "\(error.description) (the layout is tensor \(groups?.tensor.size ?? 1) × pipeline \(groups?.pipeline.size ?? 1))",
                                at: locations.at("parallel"))

@@ -64,7 +64,16 @@ extension Trainer {
                 g.data.progress()
             }
         } : nil
-        let (lossSum, _) = try runSchedule(local, seq: seq, lossScale: 1 / Float(total), groups: g, lastBackwardHook: hook)
+        // Dropout keys count rows from the step's first micro-batch, whichever rank runs it.
+        var firstRows: [Int] = []
+        var row = microBatches.prefix(local.startIndex).reduce(0) { $0 + $1.batch }
+        for mb in local {
+            firstRows.append(row)
+            row += mb.batch
+        }
+        defer { model.dropoutContext = nil }
+        let (lossSum, _) = try runSchedule(local, seq: seq, lossScale: 1 / Float(total), groups: g, lastBackwardHook: hook,
+                                           dropoutRows: firstRows)
         communication += pipelineWait
 
         timed {
@@ -109,7 +118,7 @@ extension Trainer {
     /// Runs the micro-batches through this rank's pipeline stage, 1F1B (forward only without
     /// `lossScale`). Returns Σ loss × count and Σ count of the micro-batches (on the last stage; zeros elsewhere).
     func runSchedule(_ local: ArraySlice<MicroBatch>, seq: Int, lossScale: Float?, groups g: ParallelGroups,
-                     lastBackwardHook: ((Int) -> Void)?) throws(TrainingError) -> (Double, Int) {
+                     lastBackwardHook: ((Int) -> Void)?, dropoutRows: [Int]? = nil) throws(TrainingError) -> (Double, Int) {
         let shard = model.shard, pipeline = g.pipeline
         let first = shard.isFirstStage, lastStage = shard.isLastStage
         let batches = Array(local), m = batches.count
@@ -135,6 +144,7 @@ extension Trainer {
                 if inputs[slot].count != rows * hidden { inputs[slot] = [Float](repeating: 0, count: rows * hidden) }
                 waiting { inputs[slot].withUnsafeMutableBufferPointer { pipeline.receive($0, from: s - 1, tag: Tag.activation) } }
             }
+            model.dropoutContext = dropoutRows.map { DropoutContext(seed: options.dropoutSeed, step: step, firstRow: $0[i]) }
             let result: (loss: Float, count: Int)?
             do {
                 result = try inputs[slot].withUnsafeBufferPointer { (buffer) throws(ModelError) in

@@ -32,7 +32,12 @@ public struct TrainingOptions: Sendable, Equatable {
     public var gradClip: Double
     public var nanPolicy: NaNPolicy
 
-    public init(schedule: LearningRateSchedule, adamw: AdamW.Hyperparameters, gradClip: Double = 1.0, nanPolicy: NaNPolicy = .stop) {
+    /// The seed of the dropout masks (`DropoutContext`); unused by a model without dropout.
+    public var dropoutSeed: UInt64 = 0
+
+    public init(schedule: LearningRateSchedule, adamw: AdamW.Hyperparameters, gradClip: Double = 1.0, nanPolicy: NaNPolicy = .stop,
+                dropoutSeed: UInt64 = 0) {
+        self.dropoutSeed = dropoutSeed
         self.schedule = schedule
         self.adamw = adamw
         self.gradClip = gradClip
@@ -110,8 +115,12 @@ public final class Trainer: @unchecked Sendable {
         let total = microBatches.reduce(0) { $0 + $1.counted }
         guard total > 0 else { throw .noTargets(step: step) }
         model.zeroGradients()
+        defer { model.dropoutContext = nil }
         var lossSum = 0.0
+        var firstRow = 0
         for mb in microBatches {
+            model.dropoutContext = DropoutContext(seed: options.dropoutSeed, step: step, firstRow: firstRow)
+            firstRow += mb.batch
             let result: (loss: Float, count: Int)?
             do { result = try model.forward(tokens: mb.tokens, targets: mb.targets, batch: mb.batch, seq: seq) } catch { throw .model(error) }
             guard let result else { continue }

@@ -114,6 +114,8 @@ struct DistributedCLITests {
     @Test(arguments: [("tensor 2", 2, "llama-8", ["--set", "parallel.tensor=2"]),
                       ("pipeline 2", 2, "llama-8", ["--set", "parallel.pipeline=2"]),
                       ("tensor 2 × pipeline 2", 4, "llama-8", ["--set", "parallel.tensor=2", "--set", "parallel.pipeline=2"]),
+                      ("tensor 2 × pipeline 2, full recomputation", 4, "llama-8",
+                       ["--set", "parallel.tensor=2", "--set", "parallel.pipeline=2", "--set", "parallel.recompute=full"]),
                       ("gpt2 tensor 2 × pipeline 2, tied", 4, "gpt2-8", gpt2 + ["--set", "parallel.tensor=2", "--set", "parallel.pipeline=2"])])
     func modelParallelLayoutsGiveTheSingleProcessLosses(name: String, ranks: Int, reference: String, extra: [String]) throws {
         let expected = try #require(Self.references[reference])

@@ -10,13 +10,15 @@ import Testing
 struct ResumeCLITests {
     static let recipe = "examples/tiny/tiny-llama.yaml"
 
-    /// The tiny example cut down: 8 pretraining steps on sequences of 64 tokens, a tune stage of 5 steps
+    /// The tiny example cut down, with dropout: 8 pretraining steps on sequences of 64 tokens, a tune stage of 5 steps
     /// (rows of 256 tokens: the examples are longer than 64); checkpoints only at the end (and where a
     /// stop asks for one).
     static func arguments(_ out: String, until: String) -> [String] {
         ["run", recipe, "--out", out, "--threads", "2", "--until", until, "--set", "model.seq_len=64", "--set", "model.max_positions=256",
          "--set", "tune.qa.max_length=256", "--set", "pretrain.steps=8", "--set", "pretrain.checkpoint.every=100", "--set", "pretrain.log_interval=4",
-         "--set", "pretrain.eval_interval=100", "--set", "tune.qa.epochs=0.2", "--set", "tune.qa.checkpoint.every=100"]
+         "--set", "pretrain.eval_interval=100", "--set", "tune.qa.epochs=0.2", "--set", "tune.qa.checkpoint.every=100",
+         // Dropout masks follow from the seed, the step and the row, so a resumed run draws the same ones.
+         "--set", "model.dropout=0.1", "--set", "model.attention_dropout=0.1"]
     }
 
     /// `kondate(_:)` with extra environment variables for the child only (other suites run in parallel:

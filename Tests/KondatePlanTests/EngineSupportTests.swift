@@ -27,8 +27,6 @@ struct EngineSupportTests {
     @Test(arguments: [
         ("cluster.devices_per_node=2 parallel.tensor=2 parallel.sequence_parallel=true", "sequence_parallel: false"),
         ("cluster.device=a100-40gb", "--engine megatron"),
-        ("model.dropout=0.1", "model.dropout: 0"),
-        ("model.attention_dropout=0.1", "attention_dropout: 0"),
         ("model.attention_kernel=standard", "attention_kernel: flash"),
         ("parallel.zero_stage=2", "zero_stage: 1"),
         ("parallel.zero_stage=3", "zero_stage: 1"),

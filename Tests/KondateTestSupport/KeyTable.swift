@@ -162,8 +162,8 @@ public enum KeyTable {
         KeyCase("model.activation", ["model.arch=gpt2", "model.kv_heads=4", "model.activation=gelu"], a("pretrain", #""activation":"gelu""#), group: "gpt2"),
         KeyCase("model.tie_embeddings", ["model.tie_embeddings=true"], a("pretrain", #""tie_embeddings":true"#), group: "pretrain1"),
         KeyCase("model.init_std", ["model.init_std=0.01"], a("pretrain", #""init_std":0.01"#), group: "pretrain1"),
-        KeyCase("model.dropout", ["model.dropout=0.1"], .rejected(fix: "model.dropout: 0"), group: nil),
-        KeyCase("model.attention_dropout", ["model.attention_dropout=0.1"], .rejected(fix: "attention_dropout: 0"), group: nil),
+        KeyCase("model.dropout", ["model.dropout=0.1"], a("pretrain", #""dropout":0.1"#), group: "pretrain1"),
+        KeyCase("model.attention_dropout", ["model.attention_dropout=0.1"], a("pretrain", #""attention_dropout":0.1"#), group: "pretrain1"),
         KeyCase("model.attention_kernel", ["model.attention_kernel=standard"], .rejected(fix: "attention_kernel: flash"), group: nil),
         // Parallel layout
         KeyCase("parallel.tensor", ["cluster.nodes=2", "parallel.tensor=2"], .notRead(layout), group: "pretrain3"),
