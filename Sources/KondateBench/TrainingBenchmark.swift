@@ -81,6 +81,9 @@ public enum TrainingBenchmark {
         public var fractionOfPeak: Double
         /// The process's peak resident memory (VmHWM) after the timed steps, in bytes (rank 0's).
         public var peakResidentBytes: Int?
+        /// What the model and trainer allocate, in bytes (rank 0's): parameters, gradients, optimizer
+        /// state (AdamW's moments), activations (every in-flight slot) and the bf16 operand workspace.
+        public var memory: [(name: String, bytes: Int)]
         /// Seconds per step by kernel, in `KernelProfile.Kernel` order, then `optimizer`, then `other`
         /// (the step time no kernel accounts for). Without ranks there is no `communication`.
         public var kernels: [(name: String, seconds: Double)]
@@ -176,7 +179,11 @@ public enum TrainingBenchmark {
         return Result(options: o, layout: layout, parameters: ParameterLayout(o.config).count, stepSeconds: stepSeconds,
                       tokensPerSecond: Double(o.batch * o.seq) / stepSeconds, flopsPerStep: flops, gflops: gflops,
                       peakGFLOPS: peak, peakKernel: peakKernel(o.precision), fractionOfPeak: gflops / (peak * Double(ranks)),
-                      peakResidentBytes: peakResidentBytes(), kernels: kernels)
+                      peakResidentBytes: peakResidentBytes(), memory: [
+                        ("parameters", model.parameters.count * 4), ("gradients", (model.gradients?.count ?? 0) * 4),
+                        ("optimizer", (trainer.optimizer.m.count + trainer.optimizer.v.count) * 4), ("activations", model.activationBytes),
+                        ("bf16_workspace", o.precision == .bf16 ? Kernels.bf16WorkspaceBytes : 0),
+                      ], kernels: kernels)
     }
 
     /// The kernel `matmulPeak` measures.
@@ -259,6 +266,7 @@ extension TrainingBenchmark.Result {
             ("precision", .string(options.precision.rawValue)), ("recompute", .string(options.recompute.rawValue)),
             ("gflops", .double(gflops)), ("peak_gflops", .double(peakGFLOPS)), ("peak_kernel", .string(peakKernel)),
             ("fraction_of_peak", .double(fractionOfPeak)), ("peak_rss_bytes", peakResidentBytes.map(JSON.int) ?? .null),
+            ("memory_bytes", .object(memory.map { ($0.name, .int($0.bytes)) } + [("total", .int(memory.reduce(0) { $0 + $1.bytes }))])),
             ("kernels", .object(kernels.map { ($0.name, .double($0.seconds)) })),
         ])
     }

@@ -32,6 +32,11 @@ import Testing
         #expect(r.kernels.last?.name == "other" && !r.kernels.contains { $0.name == "communication" })
         #expect(r.kernels.reduce(0) { $0 + $1.seconds } >= r.stepSeconds * (1 - 1e-9))
         #expect(r.json["flops_per_step"]?.doubleValue == r.flopsPerStep)
+        // The allocation accounting: f32 parameters, gradients and two AdamW moments, and activations.
+        let memory = Dictionary(uniqueKeysWithValues: r.memory.map { ($0.name, $0.bytes) })
+        #expect(memory["parameters"] == r.parameters * 4 && memory["gradients"] == r.parameters * 4 && memory["optimizer"] == r.parameters * 8)
+        #expect((memory["activations"] ?? 0) > 0 && memory["bf16_workspace"] == 0)
+        #expect(r.json["memory_bytes"]?["total"]?.intValue == r.memory.reduce(0) { $0 + $1.bytes })
     }
 
     @Test func refusesImpossibleSettings() {

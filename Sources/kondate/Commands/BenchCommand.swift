@@ -105,6 +105,9 @@ struct BenchTrain: ParsableCommand {
               "\(Format.fixed(r.gflops, 1)) GFLOP/s = \(Format.fixed(100 * r.fractionOfPeak, 1))% of " +
               (l.ranks > 1 ? "\(l.ranks) × " : "") + "\(r.peakKernel) peak \(Format.fixed(r.peakGFLOPS, 1)) GFLOP/s" +
               (r.peakResidentBytes.map { ", peak RSS \(Format.bytes(Double($0)))" } ?? ""))
+        let allocated = r.memory.reduce(0) { $0 + $1.bytes }
+        print("  allocated \(Format.bytes(Double(allocated))): " + r.memory.filter { $0.bytes > 0 }.map { "\($0.name) \(Format.bytes(Double($0.bytes)))" }
+            .joined(separator: ", "))
         for (name, s) in r.kernels {
             print("  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(Format.fixed(s * 1000, 1).leftPadded(8)) ms  \(Format.fixed(100 * s / r.stepSeconds, 1).leftPadded(5))%")
         }
