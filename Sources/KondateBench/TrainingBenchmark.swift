@@ -197,7 +197,6 @@ public enum TrainingBenchmark {
     /// Best GFLOP/s of the linear layers' matmul at `precision` on 1024³ (C = A·Bᵀ, as a layer's forward
     /// pass), with the current threads.
     public static func matmulPeak(_ precision: MatmulPrecision) -> Double {
-        guard precision == .bf16 else { return sgemmPeak() }
         let n = 1024
         var rng = SplitMix64(seed: 3)
         let a = (0..<(n * n)).map { _ in Float(rng.below(1000)) / 1000 }, b = a
@@ -208,8 +207,8 @@ public enum TrainingBenchmark {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
-                        Kernels.gemm(.bf16, transA: false, transB: true, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
-                                     beta: 0, c: pc.baseAddress!, ldc: n)
+                        Kernels.gemm(precision, transA: false, transB: true, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!,
+                                     ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
                     }
                 }
             }
@@ -225,28 +224,6 @@ public enum TrainingBenchmark {
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
               let kB = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
         return kB * 1024
-    }
-
-    /// Best GFLOP/s of cblas_sgemm on 1024³ over a few repetitions, with the current BLAS threads.
-    public static func sgemmPeak() -> Double {
-        let n = 1024
-        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
-        var c = [Float](repeating: 0, count: n * n)
-        var best = 0.0
-        for _ in 0..<5 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        BLAS.sgemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: pa.baseAddress!, lda: n,
-                                   b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
-                    }
-                }
-            }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            best = max(best, 2 * Double(n * n * n) / seconds / 1e9)
-        }
-        return best
     }
 }
 
