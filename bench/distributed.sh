@@ -39,7 +39,8 @@ run() {  # name ranks args...
 
 run "1 rank × $cores threads" 1 --threads "$cores"
 run "$cores ranks × 1 thread, data $cores" "$cores" --threads 1
-run "$cores ranks × 1 thread, data $cores, ZeRO-1" "$cores" --threads 1 --zero
+run "$cores ranks × 1 thread, data $cores, ZeRO-1" "$cores" --threads 1 --zero-stage 1
+run "$cores ranks × 1 thread, data $cores, ZeRO-2" "$cores" --threads 1 --zero-stage 2
 run "$cores ranks × 1 thread, tensor $cores" "$cores" --threads 1 --tensor "$cores"
 run "$cores ranks × 1 thread, pipeline $cores" "$cores" --threads 1 --pipeline "$cores" --micro-batch 1
 

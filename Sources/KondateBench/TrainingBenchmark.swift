@@ -27,8 +27,8 @@ public enum TrainingBenchmark {
         public var tensor: Int, pipeline: Int
         /// Rows per micro-batch (nil: the batch shared evenly by the data-parallel ranks, or 1 row with a pipeline).
         public var microBatch: Int?
-        /// ZeRO-1: optimizer state sharded over the data-parallel ranks.
-        public var zero: Bool
+        /// ZeRO stage over the data-parallel ranks: 1 shards the optimizer state, 2 the gradients too.
+        public var zeroStage: Int
         /// The linear layers' matmuls: f32 (OpenBLAS) or bf16 (oneDNN) with f32 accumulation.
         public var precision: MatmulPrecision
         /// How bf16 matmuls run (nil: the machine's default, `Kernels.bf16Route`).
@@ -37,7 +37,7 @@ public enum TrainingBenchmark {
         public var recompute: Recompute
 
         public init(config: ModelConfig, seq: Int, batch: Int, steps: Int, threads: Int, tensor: Int = 1, pipeline: Int = 1,
-                    microBatch: Int? = nil, zero: Bool = false, precision: MatmulPrecision = .fp32, bf16Route: Kernels.BF16Route? = nil,
+                    microBatch: Int? = nil, zeroStage: Int = 0, precision: MatmulPrecision = .fp32, bf16Route: Kernels.BF16Route? = nil,
                     recompute: Recompute = .none) {
             self.config = config
             self.seq = seq
@@ -47,7 +47,7 @@ public enum TrainingBenchmark {
             self.tensor = tensor
             self.pipeline = pipeline
             self.microBatch = microBatch
-            self.zero = zero
+            self.zeroStage = zeroStage
             self.precision = precision
             self.bf16Route = bf16Route
             self.recompute = recompute
@@ -60,7 +60,7 @@ public enum TrainingBenchmark {
     }
 
     public struct Layout: Sendable {
-        public var ranks: Int, tensor: Int, pipeline: Int, data: Int, zero: Bool, microBatch: Int
+        public var ranks: Int, tensor: Int, pipeline: Int, data: Int, zeroStage: Int, microBatch: Int
     }
 
     public struct Result: Sendable {
@@ -111,12 +111,15 @@ public enum TrainingBenchmark {
             world = w
         }
         defer { if world != nil { Communicator.finalize() } }
+        guard (0...2).contains(o.zeroStage) else {
+            throw UsageError(description: "--zero-stage \(o.zeroStage): the runtime implements ZeRO stages 0, 1 and 2")
+        }
         if let w = world {
             guard w.size % (o.tensor * o.pipeline) == 0 else {
                 throw UsageError(description: "\(w.size) ranks are not a multiple of --tensor \(o.tensor) × --pipeline \(o.pipeline)")
             }
             groups = try ParallelGroups.mpi(world: w, layout: ParallelLayout(tensor: o.tensor, pipeline: o.pipeline, data: w.size / (o.tensor * o.pipeline)),
-                                            zero: o.zero)
+                                            zeroStage: o.zeroStage)
         }
         if let route = o.bf16Route { Kernels.bf16Route = route }
         let data = groups?.data.size ?? 1
@@ -175,12 +178,12 @@ public enum TrainingBenchmark {
         let accounted = kernels.reduce(0.0) { $0 + $1.seconds }
         kernels.append(("other", max(0, stepSeconds - accounted)))
         let layout = Layout(ranks: ranks, tensor: groups?.tensor.size ?? 1, pipeline: groups?.pipeline.size ?? 1, data: data,
-                            zero: groups?.zero ?? false, microBatch: micro)
+                            zeroStage: groups?.zeroStage ?? 0, microBatch: micro)
         return Result(options: o, layout: layout, parameters: ParameterLayout(o.config).count, stepSeconds: stepSeconds,
                       tokensPerSecond: Double(o.batch * o.seq) / stepSeconds, flopsPerStep: flops, gflops: gflops,
                       peakGFLOPS: peak, peakKernel: peakKernel(o.precision), fractionOfPeak: gflops / (peak * Double(ranks)),
                       peakResidentBytes: peakResidentBytes(), memory: [
-                        ("parameters", model.parameters.count * 4), ("gradients", (model.gradients?.count ?? 0) * 4),
+                        ("parameters", model.parameters.count * 4), ("gradients", trainer.gradientBytes),
                         ("optimizer", (trainer.optimizer.m.count + trainer.optimizer.v.count) * 4), ("activations", model.activationBytes),
                         ("bf16_workspace", o.precision == .bf16 ? Kernels.bf16WorkspaceBytes : 0),
                       ], kernels: kernels)
@@ -237,7 +240,7 @@ extension TrainingBenchmark.Result {
                                 ("batch", .int(options.batch)), ("parameters", .int(parameters))])),
             ("threads", .int(options.threads)), ("steps", .int(options.steps)),
             ("layout", .object([("ranks", .int(layout.ranks)), ("tensor", .int(layout.tensor)), ("pipeline", .int(layout.pipeline)),
-                                ("data", .int(layout.data)), ("zero", .bool(layout.zero)), ("micro_batch", .int(layout.microBatch))])),
+                                ("data", .int(layout.data)), ("zero_stage", .int(layout.zeroStage)), ("micro_batch", .int(layout.microBatch))])),
             ("tokens_per_second", .double(tokensPerSecond)), ("step_seconds", .double(stepSeconds)),
             ("flops_per_step", .double(flopsPerStep)),
             ("precision", .string(options.precision.rawValue)), ("recompute", .string(options.recompute.rawValue)),

@@ -40,22 +40,26 @@ public struct ParallelGroups: Sendable {
     public var tensor: any ProcessGroup
     public var pipeline: any ProcessGroup
     public var data: any ProcessGroup
-    /// ZeRO stage 1 (Megatron's distributed optimizer): optimizer state sharded over the data group.
-    public var zero: Bool
+    /// The ZeRO stage over the data group: 0 none; 1 optimizer state sharded (Megatron's distributed
+    /// optimizer); 2 gradients sharded too, each layer's reduce-scattered during the backward pass.
+    public var zeroStage: Int
+    /// Optimizer state sharded (ZeRO stage 1 or 2).
+    public var zero: Bool { zeroStage >= 1 }
     /// Gradient elements per data-parallel all-reduce bucket (started during the backward pass).
     public var bucketElements: Int
 
     public init(world: any ProcessGroup, tensor: any ProcessGroup, pipeline: any ProcessGroup, data: any ProcessGroup,
-                zero: Bool, bucketElements: Int = 1 << 22) {
+                zeroStage: Int, bucketElements: Int = 1 << 22) {
+        precondition((0...2).contains(zeroStage), "ZeRO stage \(zeroStage) is not implemented")
         self.world = world
         self.tensor = tensor
         self.pipeline = pipeline
         self.data = data
-        self.zero = zero
+        self.zeroStage = zeroStage
         self.bucketElements = bucketElements
     }
 
-    /// Consecutive, nearly equal blocks of `count` elements, one per data-parallel rank (the ZeRO-1
+    /// Consecutive, nearly equal blocks of `count` elements, one per data-parallel rank (the ZeRO
     /// shards; earlier ranks take one more element when `count` does not divide).
     public static func blocks(_ count: Int, parts: Int) -> [Int] {
         (0..<parts).map { count / parts + ($0 < count % parts ? 1 : 0) }

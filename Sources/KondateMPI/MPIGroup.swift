@@ -56,12 +56,13 @@ public final class MPIGroup: ProcessGroup, @unchecked Sendable {
             allReduce(buffer, .sum)
             return
         }
-        var receive = [Float](repeating: 0, count: counts[rank])
+        // One element more than received, so the receive buffer has an address when this rank's block is empty.
+        var receive = [Float](repeating: 0, count: counts[rank] + 1)
         let counts32 = counts.map { Int32($0) }
         receive.withUnsafeMutableBufferPointer { r in
             checked(MPI_Reduce_scatter(buffer.baseAddress!, r.baseAddress, counts32, kondate_mpi_float(), kondate_mpi_sum(), communicator.comm),
                     "MPI_Reduce_scatter of \(buffer.count) floats")
-            (buffer.baseAddress! + start).update(from: r.baseAddress!, count: r.count)
+            (buffer.baseAddress! + start).update(from: r.baseAddress!, count: counts[rank])
         }
     }
 
@@ -137,11 +138,11 @@ public final class MPIGroup: ProcessGroup, @unchecked Sendable {
 
 extension ParallelGroups {
     /// The groups of `world`'s rank in `layout` (Megatron's rank order).
-    public static func mpi(world: Communicator, layout: ParallelLayout, zero: Bool, bucketElements: Int = 1 << 22) throws -> ParallelGroups {
+    public static func mpi(world: Communicator, layout: ParallelLayout, zeroStage: Int, bucketElements: Int = 1 << 22) throws -> ParallelGroups {
         let g = try world.groups(layout)
         let r = world.rank
         return ParallelGroups(world: MPIGroup(world, worldRank: r), tensor: MPIGroup(g.tensor, worldRank: r),
                               pipeline: MPIGroup(g.pipeline, worldRank: r), data: MPIGroup(g.data, worldRank: r),
-                              zero: zero, bucketElements: bucketElements)
+                              zeroStage: zeroStage, bucketElements: bucketElements)
     }
 }

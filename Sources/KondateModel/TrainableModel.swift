@@ -15,6 +15,9 @@ public protocol TrainableModel: AnyObject, Sendable {
     /// Gradients in `layout` order, once `zeroGradients` or `backward` has run.
     var gradients: UnsafeMutableBufferPointer<Float>? { get }
     func zeroGradients()
+    /// Zeroes `gradients[range]` (allocating the buffer first if needed) and lets the memory of that
+    /// range go until it is written again; ZeRO-2 calls it for each layer once reduced.
+    func releaseGradients(_ range: Range<Int>)
     /// Mean loss over scored targets and their count; nil without targets (logits only).
     @discardableResult
     func forward(tokens: [Int32], targets: [Int32]?, batch: Int, seq: Int) throws(ModelError) -> (loss: Float, count: Int)?

@@ -29,7 +29,8 @@ public final class Transformer: @unchecked Sendable {
     /// The tensor-parallel group (nil: tensor parallelism 1).
     public let tensorGroup: (any ProcessGroup)?
     /// Told, during `backward`, the layout offset from which every gradient is final for this
-    /// backward pass (after each layer, and 0 at the end): data parallelism starts reducing buckets there.
+    /// backward pass (after the final norm, after each layer, and 0 at the end): data parallelism
+    /// starts reducing buckets there, and ZeRO-2 hands those gradients to their owners.
     public var gradientsReady: ((Int) -> Void)?
     /// How the linear layers' matrix products compute (`MatmulPrecision`); attention, norms, the loss
     /// and everything else stay f32. Parameters and gradients are f32 whatever it is.
@@ -85,7 +86,7 @@ public final class Transformer: @unchecked Sendable {
 
     deinit {
         parameters.deallocate()
-        gradients?.deallocate()
+        if let gradients { PageMemory.deallocate(gradients) }
         for a in slots { a?.deallocate() }
     }
 
@@ -163,9 +164,23 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
+    /// The gradient buffer reads as zeros afterwards (allocated on first use, from pages of the system).
     public func zeroGradients() {
-        if gradients == nil { gradients = .allocate(capacity: layout.count) }
-        gradients!.update(repeating: 0)
+        guard let gradients else {
+            gradients = PageMemory.allocate(layout.count)
+            return
+        }
+        gradients.update(repeating: 0)
+    }
+
+    /// Zeroes `gradients[range]` and gives its whole pages back to the system (ZeRO-2: a layer's
+    /// gradients, once reduced to their owners, stop counting in memory until the next backward pass).
+    public func releaseGradients(_ range: Range<Int>) {
+        guard let gradients else {
+            gradients = PageMemory.allocate(layout.count)
+            return
+        }
+        PageMemory.release(gradients, range)
     }
 
     // MARK: Activations
@@ -523,6 +538,8 @@ public final class Transformer: @unchecked Sendable {
             zero(a.dx, n * c)
             normBackward(dinp: a[a.dx], dout: a[a.dln], inp: a[a.x[d.layers.count]], mean: a[a.meanf], rstd: a[a.rstdf],
                          weight: layout.finalNorm, bias: layout.finalNormBias, rows: n)
+            // The final norm and an untied head follow the layers in the layout: final from here on.
+            gradientsReady?(layout.finalNorm)
         }
 
         // dx holds the gradient of the residual stream; each block adds its branches' contributions.

@@ -84,7 +84,7 @@ public enum EngineSupport {
         Rule(key: "parallel.sequence_parallel", engine: .kondate, verdict: .rejected(
             "when true: sequence parallelism is not implemented in Kondate's runtime; set it to false (it changes memory, not results)")),
         Rule(key: "parallel.zero_stage", engine: .kondate, verdict: .rejected(
-            "when 2 or 3: Kondate's runtime shards optimizer states only (ZeRO-1); set zero_stage to 1 or 0")),
+            "when 3: Kondate's runtime shards optimizer states (ZeRO-1) and gradients (ZeRO-2), not parameters; set zero_stage to 2, 1 or 0")),
         Rule(key: "parallel.recompute", engine: .kondate, verdict: .honoured(
             "full: each layer's forward is recomputed before its backward, keeping only layer inputs (bitwise the same results); selective: the attention kernel never stores the (T, T) scores, which is what selective recomputation discards")),
         Rule(key: "model.dropout", engine: .kondate, verdict: .honoured(
@@ -216,9 +216,9 @@ public enum EngineSupport {
             reject("parallel.sequence_parallel", "sequence parallelism is not implemented in \(run); set sequence_parallel: false " +
                    "(it changes memory, not results)")
         }
-        if p.zeroStage >= 2 {
-            reject("parallel.zero_stage", "zero_stage \(p.zeroStage): \(run) shards the optimizer states only (ZeRO stage 1); set zero_stage: 1 " +
-                   "(or 0), or launch pretraining with `kondate launch --engine megatron`")
+        if p.zeroStage >= 3 {
+            reject("parallel.zero_stage", "zero_stage \(p.zeroStage): \(run) shards optimizer states and gradients (ZeRO stage 2), not the " +
+                   "parameters; set zero_stage: 2 (or 1, or 0)")
         }
         let m = r.model
         if m.attentionKernel == .standard {

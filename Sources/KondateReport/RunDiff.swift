@@ -254,7 +254,7 @@ public struct RunDiff {
         let sameKeyOutputs = outputs.filter(\.sameKey)
         // Another layout (ranks, tensor, pipeline, data, ZeRO) computes the same thing split differently:
         // its training artifacts agree to float rounding, not bitwise.
-        let layoutChanged = layout.contains { ["layout.ranks", "layout.tensor", "layout.pipeline", "layout.data", "layout.zero"].contains($0.path) }
+        let layoutChanged = layout.contains { ["layout.ranks", "layout.tensor", "layout.pipeline", "layout.data", "layout.zero", "layout.zero_stage"].contains($0.path) }
         if !sameKeyOutputs.isEmpty {
             out += layoutChanged
                 ? "\nSame key, another parallel layout: artifacts differ by float rounding (\(sameKeyOutputs.count))\n"

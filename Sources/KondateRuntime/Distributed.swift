@@ -55,7 +55,7 @@ public final class DistributedContext: @unchecked Sendable {
                                "does not divide; start a multiple of \(p.tensor * p.pipeline) ranks",
                                at: recipe.tree.at("parallel.tensor")?.location ?? recipe.tree.keyLocation("parallel"))
         }
-        let groups = try ParallelGroups.mpi(world: world, layout: layout, zero: p.zeroStage >= 1)
+        let groups = try ParallelGroups.mpi(world: world, layout: layout, zeroStage: p.zeroStage)
         return DistributedContext(world: world, layout: layout, groups: groups)
     }
 
@@ -68,7 +68,7 @@ public final class DistributedContext: @unchecked Sendable {
     /// The layout as the manifest and checkpoints record it.
     public var layoutJSON: JSON {
         .object([("ranks", .int(world.size)), ("tensor", .int(layout.tensor)), ("pipeline", .int(layout.pipeline)),
-                 ("data", .int(layout.data)), ("zero", .bool(groups.zero))])
+                 ("data", .int(layout.data)), ("zero", .bool(groups.zero)), ("zero_stage", .int(groups.zeroStage))])
     }
 
     // MARK: Announcements

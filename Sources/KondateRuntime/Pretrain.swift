@@ -176,7 +176,7 @@ public struct PretrainStage {
         if let distributed {
             let l = distributed.layout
             log("pretrain: \(distributed.world.size) ranks: tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)" +
-                (groups!.zero ? ", ZeRO-1" : "") + ", \(threads) thread\(threads == 1 ? "" : "s") each")
+                (groups!.zero ? ", ZeRO-\(groups!.zeroStage)" : "") + ", \(threads) thread\(threads == 1 ? "" : "s") each")
         }
         let fault = Self.injectedFault(rank: distributed?.rank)
         let started = Date()

@@ -84,7 +84,7 @@ public struct RunManifest {
 
     /// Ranks, tensor × pipeline × data sizes, ZeRO and threads per rank (a single process: all 1).
     static func layout(_ options: RunPipeline.Options) -> JSON {
-        var entries: [(String, JSON)] = [("ranks", .int(1)), ("tensor", .int(1)), ("pipeline", .int(1)), ("data", .int(1)), ("zero", .bool(false))]
+        var entries: [(String, JSON)] = [("ranks", .int(1)), ("tensor", .int(1)), ("pipeline", .int(1)), ("data", .int(1)), ("zero", .bool(false)), ("zero_stage", .int(0))]
         if case let .object(given)? = options.layout { entries = given }
         return .object(entries + [("threads", .int(options.threads))])
     }

@@ -48,12 +48,18 @@ public final class AdamW: @unchecked Sendable {
     /// One update of the parameters in `range` from `gradients` at learning rate `lr` (both buffers
     /// in the layout's offsets).
     public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>, lr: Float) {
+        update(parameters: parameters, gradients: UnsafeMutablePointer(mutating: gradients.baseAddress!), lr: lr)
+    }
+
+    /// As above, with `gradients` addressed by layout offsets and read only over `range` (a ZeRO-2 shard
+    /// passes its buffer's start minus `range.lowerBound`).
+    public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutablePointer<Float>, lr: Float) {
         step += 1
         let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.eps
         let bc1 = 1 - powf(b1, Float(step)), bc2 = 1 - powf(b2, Float(step))
         let stepSize = lr / bc1, bc2Root = bc2.squareRoot()
         // Moments are indexed from the range's start.
-        let p = parameters.baseAddress!, g = gradients.baseAddress!, mm = m.baseAddress! - range.lowerBound, vv = v.baseAddress! - range.lowerBound
+        let p = parameters.baseAddress!, g = gradients, mm = m.baseAddress! - range.lowerBound, vv = v.baseAddress! - range.lowerBound
         for t in layout.tensors {
             let lo = max(t.offset, range.lowerBound), hi = min(t.offset + t.count, range.upperBound)
             guard lo < hi else { continue }

@@ -95,6 +95,9 @@ public final class Trainer: @unchecked Sendable {
     public internal(set) var lastCommunicationSeconds = 0.0
     /// Nanoseconds the last pipeline schedule waited for messages.
     var pipelineWait: UInt64 = 0
+    /// ZeRO-2: this rank's reduced gradients for the optimizer's range (index 0 is the element at
+    /// `optimizer.range.lowerBound`).
+    let shardGradients: UnsafeMutableBufferPointer<Float>?
 
     public init(model: any TrainableModel, options: TrainingOptions, groups: ParallelGroups? = nil) {
         self.model = model
@@ -107,7 +110,15 @@ public final class Trainer: @unchecked Sendable {
             range = start..<(start + blocks[groups.data.rank])
         }
         optimizer = AdamW(layout: model.layout, hyper: options.adamw, range: range)
+        if let groups, groups.zeroStage >= 2, groups.data.size > 1 {
+            shardGradients = .allocate(capacity: optimizer.range.count)
+            shardGradients!.initialize(repeating: 0)
+        } else {
+            shardGradients = nil
+        }
     }
+
+    deinit { shardGradients?.deallocate() }
 
     public func step(_ microBatches: [MicroBatch], seq: Int) throws(TrainingError) -> StepReport {
         if let groups { return try distributedStep(microBatches, seq: seq, groups: groups) }
@@ -130,7 +141,8 @@ public final class Trainer: @unchecked Sendable {
         let loss = lossSum / Double(total)
         let gradients = model.gradients!
         let norm = GradientTools.globalNorm(UnsafeBufferPointer(gradients))
-        var report = try update(loss: loss, norm: norm, tokens: microBatches.reduce(0) { $0 + $1.tokens.count })
+        var report = try update(loss: loss, norm: norm, tokens: microBatches.reduce(0) { $0 + $1.tokens.count },
+                                gradients: gradients.baseAddress!)
         step += 1
         report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return report
@@ -138,8 +150,8 @@ public final class Trainer: @unchecked Sendable {
 
     /// The NaN policy, clipping to the global norm and the AdamW update of the optimizer's range, from
     /// the step's mean loss and global gradient norm. The report is marked skipped when the policy
-    /// skipped the update.
-    func update(loss: Double, norm: Double, tokens: Int) throws(TrainingError) -> StepReport {
+    /// skipped the update. `gradients` is indexed by layout offsets and valid over the optimizer's range.
+    func update(loss: Double, norm: Double, tokens: Int, gradients: UnsafeMutablePointer<Float>) throws(TrainingError) -> StepReport {
         let lr = options.schedule.lr(at: step)
         var report = StepReport(step: step, loss: loss, gradNorm: norm, lr: lr, tokens: tokens, skipped: false, seconds: 0)
         if !loss.isFinite || !norm.isFinite {
@@ -149,13 +161,13 @@ public final class Trainer: @unchecked Sendable {
         }
         let updateStart = DispatchTime.now().uptimeNanoseconds
         defer { lastUpdateSeconds = Double(DispatchTime.now().uptimeNanoseconds - updateStart) / 1e9 }
-        let gradients = model.gradients!
+        let range = optimizer.range
         if options.gradClip > 0 {
             let coefficient = options.gradClip / (norm + 1e-6)
             // Only the part the optimizer reads (a ZeRO-1 shard holds the others' unreduced values).
-            if coefficient < 1 { GradientTools.scale(UnsafeMutableBufferPointer(rebasing: gradients[optimizer.range]), by: Float(coefficient)) }
+            if coefficient < 1 { GradientTools.scale(UnsafeMutableBufferPointer(start: gradients + range.lowerBound, count: range.count), by: Float(coefficient)) }
         }
-        optimizer.update(parameters: model.parameters, gradients: UnsafeBufferPointer(gradients), lr: Float(lr))
+        optimizer.update(parameters: model.parameters, gradients: gradients, lr: Float(lr))
         return report
     }
 

@@ -53,7 +53,7 @@ struct BenchTrain: ParsableCommand {
         peak_gflops is measured in the same process on 1024×1024 matrices with the same thread count, with \
         the kernel the linear layers use: cblas_sgemm for --precision fp32, oneDNN's bf16 matmul for bf16. \
         peak_rss_bytes is the process's peak resident memory. Under mpirun the step is distributed: --tensor and --pipeline set the model-parallel \
-        sizes, the remaining ranks are data parallel (--zero for ZeRO-1), the batch is the global batch in \
+        sizes, the remaining ranks are data parallel (--zero-stage 1 or 2 for ZeRO), the batch is the global batch in \
         micro-batches of --micro-batch rows, and rank 0 prints the global tokens/s and the share of the step \
         spent communicating (tensor-parallel reductions, data-parallel reductions and gathers, pipeline waits).
         """)
@@ -73,7 +73,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Pipeline-parallel size (under mpirun).") var pipeline: Int = 1
     @Option(help: "Rows per micro-batch (default: the batch shared evenly by the data-parallel ranks, or 1 row with a pipeline).")
     var microBatch: Int?
-    @Flag(help: "ZeRO-1: shard the optimizer state over the data-parallel ranks.") var zero = false
+    @Option(help: "ZeRO stage over the data-parallel ranks: 1 shards the optimizer state, 2 the gradients too.") var zeroStage: Int = 0
     @Option(help: "fp32, or bf16 (bf16 matmuls with f32 accumulation and master weights).") var precision: MatmulPrecision = .fp32
     @Option(help: "How bf16 matmuls run: onednn or rounded-sgemm (default: onednn where the CPU has bf16 instructions).")
     var bf16Route: Kernels.BF16Route?
@@ -84,7 +84,7 @@ struct BenchTrain: ParsableCommand {
         let config = ModelConfig(arch: arch, vocabSize: vocab, hidden: hidden, ffn: ffn, layers: layers, heads: heads,
                                  kvHeads: kvHeads, maxPositions: seq)
         let options = TrainingBenchmark.Options(config: config, seq: seq, batch: batch, steps: steps, threads: threads, tensor: tensor,
-                                                pipeline: pipeline, microBatch: microBatch, zero: zero, precision: precision, bf16Route: bf16Route,
+                                                pipeline: pipeline, microBatch: microBatch, zeroStage: zeroStage, precision: precision, bf16Route: bf16Route,
                                                 recompute: recompute)
         let outcome: TrainingBenchmark.Result?
         do { outcome = try TrainingBenchmark.run(options) } catch let e as TrainingBenchmark.UsageError {
@@ -97,7 +97,7 @@ struct BenchTrain: ParsableCommand {
             return
         }
         let l = r.layout
-        let ranks = l.ranks > 1 ? ", \(l.ranks) ranks (tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)\(l.zero ? ", ZeRO-1" : ""))" : ""
+        let ranks = l.ranks > 1 ? ", \(l.ranks) ranks (tensor \(l.tensor) × pipeline \(l.pipeline) × data \(l.data)\(l.zeroStage > 0 ? ", ZeRO-\(l.zeroStage)" : ""))" : ""
         print("\(arch.rawValue) \(Format.grouped(r.parameters)) parameters, batch \(batch) × seq \(seq), \(precision.rawValue)" +
               (recompute == .full ? ", full recomputation" : "") + ", " +
               "\(threads) thread\(threads == 1 ? "" : "s")\(ranks)")
