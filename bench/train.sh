@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Training throughput, Kondate against PyTorch + transformers on the same model shapes: float32,
-# AdamW(lr 1e-4, weight_decay 0.1), gradient clipping at 1.0 and a fixed random token batch, 2 threads.
-# Each reference config runs `kondate bench train` and bench/train_torch.py (the faster of transformers'
-# eager and sdpa attention), then a table compares tokens per second and gives Kondate's fraction of
-# its measured sgemm peak.
+# Training throughput, Kondate against PyTorch + transformers on the same model shapes, in fp32 and in
+# bf16 mixed precision (Kondate's --precision bf16; PyTorch's torch.autocast("cpu", bfloat16)): f32
+# weights, AdamW(lr 1e-4, weight_decay 0.1), gradient clipping at 1.0 and a fixed random token batch,
+# 2 threads. Each reference config and precision runs `kondate bench train` and bench/train_torch.py
+# (the faster of transformers' eager and sdpa attention) in the same run, then a table compares tokens
+# per second, gives Kondate's fraction of its kernel's measured peak and its peak RSS, and the ratios
+# against the goals.
 #
 #   bench/train.sh [tiny|small|all] [--no-build]      (default: all)
 #
@@ -73,44 +75,59 @@ rows=()
 for name in "${configs[@]}"; do
   read -r -a args <<<"$(config_args "$name")"
   steps=${STEPS:-$(config_steps "$name")}
-  echo "== $name: ${args[*]} --steps $steps --threads 2"
+  for precision in fp32 bf16; do
+    echo "== $name $precision: ${args[*]} --steps $steps --threads 2"
 
-  out=$("$bin" bench train "${args[@]}" --steps "$steps" --threads 2 --json)
-  kondate=$(json_line "$out")
-  python3 -c '
+    out=$("$bin" bench train "${args[@]}" --steps "$steps" --threads 2 --precision "$precision" --json)
+    kondate=$(json_line "$out")
+    python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
 print("kondate: {tokens_per_second:,.0f} tokens/s, {step_seconds:.3f} s/step, {gflops:.1f} GFLOP/s, "
-      "{fraction_of_peak:.1%} of {peak_kernel} peak {peak_gflops:.1f} GFLOP/s".format(**r))
+      "{fraction_of_peak:.1%} of {peak_kernel} peak {peak_gflops:.1f} GFLOP/s, peak RSS {rss:.0f} MiB".format(
+          rss=r["peak_rss_bytes"] / 2**20, **r))
 kernels = sorted(r.get("kernels", {}).items(), key=lambda kv: -kv[1])
 if kernels:
     print("  kernels (s/step): " + ", ".join("{} {:.3f}".format(k, v) for k, v in kernels))
 ' "$kondate"
 
-  out=$(python3 bench/train_torch.py "${args[@]}" --steps "$steps" --threads 2 --json)
-  torch=$(json_line "$out")
-  python3 -c '
+    out=$(python3 bench/train_torch.py "${args[@]}" --steps "$steps" --threads 2 --precision "$precision" --json)
+    torch=$(json_line "$out")
+    python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
 others = ", ".join("{} {:.3f} s/step".format(a, s) for a, s in r["step_seconds_by_attn"].items()
                    if a != r["attn_implementation"])
-print("torch {torch}: {tokens_per_second:,.0f} tokens/s, {step_seconds:.3f} s/step, {gflops:.1f} GFLOP/s, "
+print("torch {torch} {precision}: {tokens_per_second:,.0f} tokens/s, {step_seconds:.3f} s/step, {gflops:.1f} GFLOP/s, "
       "attention {attn_implementation}".format(**r) + (" (slower: " + others + ")" if others else ""))
 ' "$torch"
 
-  rows+=("$name" "$kondate" "$torch")
+    rows+=("$name" "$precision" "$kondate" "$torch")
+  done
 done
 
-# Table: one row per config from the JSON pairs collected above.
+# Table: one row per config and precision, then Kondate bf16 against both PyTorch columns.
 echo
 python3 -c '
 import json, sys
-row = "{:8s} {:>14s} {:>14s} {:>7s} {:>18s}  {}"
-print(row.format("config", "Kondate tok/s", "PyTorch tok/s", "ratio", "Kondate % of peak", "torch attention"))
 rest = sys.argv[1:]
-for name, k, t in zip(rest[0::3], rest[1::3], rest[2::3]):
-    k, t = json.loads(k), json.loads(t)
-    print(row.format(name, "{:,.0f}".format(k["tokens_per_second"]), "{:,.0f}".format(t["tokens_per_second"]),
+runs = {}
+for name, precision, k, t in zip(rest[0::4], rest[1::4], rest[2::4], rest[3::4]):
+    runs[(name, precision)] = (json.loads(k), json.loads(t))
+row = "{:8s} {:6s} {:>14s} {:>14s} {:>7s} {:>20s} {:>9s}  {}"
+print(row.format("config", "prec", "Kondate tok/s", "PyTorch tok/s", "ratio", "Kondate % of peak", "RSS MiB", "peak kernel; torch attention"))
+for (name, precision), (k, t) in runs.items():
+    print(row.format(name, precision, "{:,.0f}".format(k["tokens_per_second"]), "{:,.0f}".format(t["tokens_per_second"]),
                      "{:.2f}".format(k["tokens_per_second"] / t["tokens_per_second"]),
-                     "{:.1%}".format(k["fraction_of_peak"]), t["attn_implementation"]))
+                     "{:.1%} of {:.0f} GF/s".format(k["fraction_of_peak"], k["peak_gflops"]),
+                     "{:.0f}".format(k["peak_rss_bytes"] / 2**20), k["peak_kernel"] + "; " + t["attn_implementation"]))
+print()
+print("goals: Kondate bf16 >= 1.5x PyTorch bf16 autocast and >= 2x PyTorch fp32; Kondate fp32 >= 1.15x PyTorch fp32")
+for name in dict.fromkeys(n for n, _ in runs):
+    if (name, "fp32") in runs and (name, "bf16") in runs:
+        kf, tf = runs[(name, "fp32")]
+        kb, tb = runs[(name, "bf16")]
+        print("{:8s} bf16/torch-bf16 {:.2f}x  bf16/torch-fp32 {:.2f}x  fp32/torch-fp32 {:.2f}x".format(
+            name, kb["tokens_per_second"] / tb["tokens_per_second"], kb["tokens_per_second"] / tf["tokens_per_second"],
+            kf["tokens_per_second"] / tf["tokens_per_second"]))
 ' "${rows[@]}"

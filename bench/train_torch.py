@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Training throughput of PyTorch + transformers on CPU, the reference for `kondate bench train`:
-the same model shape, float32, AdamW and a fixed random token batch, timed over whole optimizer steps.
+the same model shape, float32 weights, AdamW and a fixed random token batch, timed over whole optimizer
+steps.
 
     python3 bench/train_torch.py --arch llama|gpt2 --hidden H --ffn F --layers L --heads N [--kv-heads K]
-        --vocab V --seq T --batch B [--steps S] [--warmup W] [--threads N] [--attn eager|sdpa|both] [--json]
+        --vocab V --seq T --batch B [--steps S] [--warmup W] [--threads N] [--attn eager|sdpa|both]
+        [--precision fp32|bf16] [--json]
+
+Precision: fp32 computes everything in float32; bf16 runs the forward pass (and so the loss) under
+torch.autocast("cpu", dtype=torch.bfloat16) — PyTorch's mixed precision on CPU, the counterpart of
+Kondate's `--precision bf16`: float32 weights, gradients and AdamW state, bf16 matmuls.
 
 Model: LlamaForCausalLM (untied head) or GPT2LMHeadModel (head tied to the token embedding, as
 transformers builds it; dropout 0), float32, from a fixed seed. One step: forward with
@@ -69,7 +75,8 @@ def measure(args, attn):
     input_ids = torch.randint(0, args.vocab, (args.batch, args.seq), generator=generator)
 
     def step():
-        loss = model(input_ids=input_ids, labels=input_ids).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = model(input_ids=input_ids, labels=input_ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -101,6 +108,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--attn", choices=("eager", "sdpa", "both"), default="both",
                     help="attention implementation; 'both' measures each and reports the faster")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: the forward pass under torch.autocast(cpu, bfloat16)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print a single JSON object")
     args = ap.parse_args()
@@ -125,7 +134,7 @@ def main():
     report = {
         "arch": args.arch, "hidden": h, "ffn": args.ffn, "layers": L, "heads": args.heads,
         "kv_heads": args.kv_heads or args.heads, "vocab": args.vocab, "seq": T, "batch": B,
-        "steps": args.steps, "warmup": args.warmup,
+        "steps": args.steps, "warmup": args.warmup, "precision": args.precision,
         "tokens_per_second": tokens / step_seconds,
         "step_seconds": step_seconds,
         "gflops": flops_per_step / step_seconds / 1e9,
@@ -142,7 +151,7 @@ def main():
         print(json.dumps(report))
         return
     others = ", ".join(f"{a} {r[0]:.3f} s" for a, r in results.items() if a != attn)
-    print(f"torch {torch.__version__} {args.arch} h{h} f{args.ffn} L{L} n{args.heads} V{args.vocab} T{T} B{B}, "
+    print(f"torch {torch.__version__} {args.precision} {args.arch} h{h} f{args.ffn} L{L} n{args.heads} V{args.vocab} T{T} B{B}, "
           f"{report['threads']} threads: {report['tokens_per_second']:,.0f} tokens/s, {step_seconds:.3f} s/step, "
           f"{report['gflops']:.1f} GFLOP/s, attention {attn}" + (f" (slower: {others})" if others else "")
           + f", loss {loss:.4f}")

@@ -222,12 +222,7 @@ public enum TrainingBenchmark {
     }
 
     /// VmHWM of /proc/self/status in bytes (nil where there is no /proc).
-    public static func peakResidentBytes() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kB = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
-        return kB * 1024
-    }
+    public static func peakResidentBytes() -> Int? { ProcessMemory.peakResidentBytes() }
 }
 
 extension TrainingBenchmark.Result {

@@ -69,7 +69,9 @@ public struct CommunicationCost: Sendable {
     public var bubble: Double
     /// (p − 1)/(m + p − 1).
     public var bubbleFraction: Double
-    /// compute + exposed communication + bubble.
+    /// The optimizer update and gradient zeroing per step (Kondate's CPU runtime; 0 otherwise).
+    public var update: Double
+    /// compute + exposed communication + bubble + update.
     public var total: Double
     public var computeEfficiency: Double
     public var interconnect: Interconnect
@@ -89,7 +91,10 @@ public struct CommunicationCost: Sendable {
     ///   - exposedDataParallel: fraction of the data-parallel communication not hidden behind the
     ///     backward pass; nil = one gradient bucket of the stage's parameters (overlapped gradient
     ///     reduction, the last bucket exposed).
-    public init(recipe: Recipe, parameters: ParameterCount, microBatches: Int, stageParameters: [Double], exposedDataParallel: Double? = nil) {
+    ///   - runtime: Kondate's CPU runtime estimate, whose per-stage micro-batch times replace the
+    ///     FLOPs at `compute_efficiency` and whose optimizer update is added once per step.
+    public init(recipe: Recipe, parameters: ParameterCount, microBatches: Int, stageParameters: [Double], exposedDataParallel: Double? = nil,
+                runtime: RuntimeEstimate? = nil) {
         let m = recipe.model, p = recipe.parallel, c = recipe.cluster
         let link = c.interconnect
         let t = p.tensor, pp = p.pipeline, d = p.data, g = max(1, c.devicesPerNode)
@@ -120,7 +125,7 @@ public struct CommunicationCost: Sendable {
         let headFlops = 6 * Double(parameters.embedding)
         let layersPerStage = Double(m.layers) / Double(pp)
         let rate = c.peakFlops * c.computeEfficiency
-        let stages = (0..<pp).map { i in
+        let stages = runtime?.stages.map(\.microBatchSeconds) ?? (0..<pp).map { i in
             let flops = (layersPerStage * layerFlops + (i == pp - 1 ? headFlops : 0)) * tokensPerMicroBatch / Double(t)
             return rate > 0 ? flops / rate : .infinity
         }
@@ -183,7 +188,8 @@ public struct CommunicationCost: Sendable {
         let tensorPerMicroBatch = (tensor?.seconds ?? 0) / Double(mb)
         bubble = Double(pp - 1) * (perMicroBatch + tensorPerMicroBatch)
         bubbleFraction = Double(pp - 1) / slots
-        total = compute + (tensor?.exposedSeconds ?? 0) + bubble + (pipeline?.exposedSeconds ?? 0) + (data?.exposedSeconds ?? 0)
+        update = runtime?.stepUpdateSeconds ?? 0
+        total = compute + (tensor?.exposedSeconds ?? 0) + bubble + (pipeline?.exposedSeconds ?? 0) + (data?.exposedSeconds ?? 0) + update
     }
 
     /// Time of a ring collective, NCCL's way: each payload (S, phases) sends phases·(k−1)/k·S bytes per

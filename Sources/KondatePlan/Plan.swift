@@ -13,6 +13,8 @@ public struct Plan: Sendable {
     public var trainingTokens: Int
     public var cost: TrainingCost?
     public var memory: MemoryEstimate
+    /// What Kondate's CPU runtime allocates and how long its kernels take (`cluster.device: cpu`).
+    public var runtime: RuntimeEstimate?
     public var mix: CorpusMix?
     public var graph: ExecutionGraph
     /// Findings about derived quantities (memory, corpus epochs).
@@ -31,8 +33,10 @@ public struct Plan: Sendable {
         steps = pre?.steps ?? 0
         trainingTokens = pre?.tokens ?? 0
         memory = MemoryEstimate(recipe: recipe, parameters: parameters)
+        runtime = recipe.cluster.device.isGPU ? nil : RuntimeEstimate(recipe: recipe, parameters: parameters)
         if pre != nil {
-            cost = TrainingCost(recipe: recipe, parameters: parameters, memory: memory, tokens: trainingTokens, mfu: mfu ?? recipe.cluster.assumedMFU)
+            cost = TrainingCost(recipe: recipe, parameters: parameters, memory: memory, tokens: trainingTokens, mfu: mfu ?? recipe.cluster.assumedMFU,
+                                runtime: runtime)
         }
         if let corpus = recipe.corpus, pre != nil {
             mix = CorpusMix(corpus: corpus, trainingTokens: trainingTokens, diagnostics: &diagnostics, tree: recipe.tree)
@@ -41,20 +45,31 @@ public struct Plan: Sendable {
 
         let peak = memory.peak
         let limit = Double(memory.deviceMemory)
-        if peak.total > limit || peak.total > 0.9 * limit {
-            let breakdown = [
+        let peakTotal = runtime.map { Double($0.peak.total) } ?? peak.total
+        if peakTotal > limit || peakTotal > 0.9 * limit {
+            var breakdown = [
                 DiagnosticNote("pipeline stage \(peak.index) of \(p.pipeline) holds \(Format.count(peak.parameters)) parameters per device"),
                 DiagnosticNote("weights \(Format.bytes(peak.weights)), gradients \(Format.bytes(peak.gradients)), optimizer states \(Format.bytes(peak.optimizer)) (zero_stage \(p.zeroStage))"),
                 DiagnosticNote("activations \(Format.bytes(peak.activations)) (recompute \(p.recompute), \(peak.inFlightMicroBatches) micro batch\(peak.inFlightMicroBatches == 1 ? "" : "es") in flight)"),
                 DiagnosticNote("options: raise parallel.tensor or parallel.pipeline, zero_stage, recompute: selective/full, or lower micro_batch"),
             ]
+            if let r = runtime?.peak {
+                breakdown = [
+                    DiagnosticNote("pipeline stage \(r.index) of \(p.pipeline) holds \(Format.count(Double(r.parameters))) parameters per rank"),
+                    DiagnosticNote("Kondate's CPU runtime: weights \(Format.bytes(Double(r.weights))), gradients \(Format.bytes(Double(r.gradients))), " +
+                                   "optimizer states \(Format.bytes(Double(r.optimizer))) (zero_stage \(p.zeroStage)), activations " +
+                                   "\(Format.bytes(Double(r.activations))) (recompute \(p.recompute), \(r.inFlightMicroBatches) in flight), " +
+                                   "bf16 workspace \(Format.bytes(Double(r.bf16Workspace))), process \(Format.bytes(Double(r.baseline)))"),
+                    breakdown[3],
+                ]
+            }
             let device = "\(recipe.cluster.device) (\(Format.bytes(limit)))"
             let location = recipe.tree.at("cluster.device")?.location ?? recipe.tree.keyLocation("parallel") ?? recipe.tree.keyLocation("cluster")
                 ?? recipe.tree.keyLocation("model")
-            if peak.total > limit {
-                diagnostics.error(.memory, "estimated \(Format.bytes(peak.total)) per device exceeds the \(device) memory", at: location, notes: breakdown)
+            if peakTotal > limit {
+                diagnostics.error(.memory, "estimated \(Format.bytes(peakTotal)) per device exceeds the \(device) memory", at: location, notes: breakdown)
             } else {
-                diagnostics.warning(.memory, "estimated \(Format.bytes(peak.total)) per device is over 90% of the \(device) memory", at: location, notes: breakdown)
+                diagnostics.warning(.memory, "estimated \(Format.bytes(peakTotal)) per device is over 90% of the \(device) memory", at: location, notes: breakdown)
             }
         }
         self.diagnostics = diagnostics
@@ -103,7 +118,7 @@ public struct Plan: Sendable {
         }
         let peak = memory.peak
         entries += [
-            ("memory_per_device_bytes", .int(Int(saturating: peak.total.rounded(.up)))),
+            ("memory_per_device_bytes", .int(runtime?.peak.total ?? Int(saturating: peak.total.rounded(.up)))),
             ("memory", .object([
                 ("peak_stage", .int(peak.index)),
                 ("device_memory_bytes", .int(memory.deviceMemory)),
@@ -115,6 +130,20 @@ public struct Plan: Sendable {
                 ]) })),
             ])),
         ]
+        if let runtime {
+            entries.append(("runtime", .object([
+                ("peak_stage", .int(runtime.peak.index)),
+                ("step_update_seconds", .double(runtime.stepUpdateSeconds)),
+                ("stages", .array(runtime.stages.map { s in .object([
+                    ("stage", .int(s.index)), ("layers", .int(s.layers)), ("parameters", .int(s.parameters)),
+                    ("weights_bytes", .int(s.weights)), ("gradients_bytes", .int(s.gradients)), ("optimizer_bytes", .int(s.optimizer)),
+                    ("activations_bytes", .int(s.activations)), ("in_flight_micro_batches", .int(s.inFlightMicroBatches)),
+                    ("bf16_workspace_bytes", .int(s.bf16Workspace)), ("communication_bytes", .int(s.communication)),
+                    ("process_bytes", .int(s.baseline)), ("total_bytes", .int(s.total)),
+                    ("micro_batch_seconds", .double(s.microBatchSeconds)),
+                ]) })),
+            ])))
+        }
         if let mix {
             entries.append(("corpus", .array(mix.shares.map { s in .object([
                 ("source", .string(s.source)), ("language", s.language.map(JSON.string) ?? .null),
@@ -151,6 +180,7 @@ public struct Plan: Sendable {
             ("pipeline_seconds", .double(finite(s.pipelineSeconds))),
             ("bubble_seconds", .double(finite(s.bubble))),
             ("bubble_fraction", .double(s.bubbleFraction)),
+            ("update_seconds", .double(finite(s.update))),
             ("micro_batches", .int(s.microBatches)),
             ("slowest_stage", .int(s.slowestStage)),
             ("stage_micro_batch_seconds", .array(s.stageSeconds.map { .double(finite($0)) })),

@@ -38,8 +38,10 @@ public struct TrainingCost: Sendable {
     /// - Parameters:
     ///   - memory: the memory estimate, whose per-stage parameter counts size the gradients.
     ///   - exposedDataParallel: passed to `CommunicationCost` (nil: its last-bucket default).
+    ///   - runtime: Kondate's CPU runtime estimate (`cluster.device: cpu`), whose kernel times replace
+    ///     the FLOPs at `compute_efficiency`.
     public init(recipe: Recipe, parameters: ParameterCount, memory: MemoryEstimate, tokens: Int, mfu: Double,
-                exposedDataParallel: Double? = nil) {
+                exposedDataParallel: Double? = nil, runtime: RuntimeEstimate? = nil) {
         let m = recipe.model, p = recipe.parallel
         let attention = Self.attentionFlopsPerToken(layers: m.layers, attentionWidth: m.heads * m.headDim, seqLen: m.seqLen)
         modelFlopsPerToken = Self.modelFlopsPerToken(parameters: parameters, layers: m.layers, attentionWidth: m.heads * m.headDim,
@@ -64,7 +66,8 @@ public struct TrainingCost: Sendable {
         let globalBatch = recipe.pretrain?.globalBatch ?? p.microBatch * p.data
         let microBatches = max(1, globalBatch / max(1, p.microBatch * p.data))
         step = CommunicationCost(recipe: recipe, parameters: parameters, microBatches: microBatches,
-                                 stageParameters: memory.stages.map(\.parameters), exposedDataParallel: exposedDataParallel)
+                                 stageParameters: memory.stages.map(\.parameters), exposedDataParallel: exposedDataParallel,
+                                 runtime: runtime)
         let steps = Double(recipe.pretrain?.steps ?? 0)
         seconds = step.total * steps
         deviceHours = seconds * devices / 3600

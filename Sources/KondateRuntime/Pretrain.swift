@@ -105,11 +105,15 @@ public struct PretrainStage {
         public var seconds: Double
         public var tokensPerSecond: Double
         public var modelDirectory: String
+        /// The process's peak resident memory at the end of the stage (this rank's), for comparison with
+        /// `kondate plan`'s memory per rank.
+        public var peakResidentBytes: Int?
         public var json: JSON {
             .object([("steps", .int(steps)), ("resumed_from", resumedFrom.map(JSON.int) ?? .null), ("tokens", .int(tokens)),
                      ("first_loss", firstLoss.map(JSON.double) ?? .null), ("final_loss", .double(finalLoss)),
                      ("held_out_loss", heldOutLoss.map(JSON.double) ?? .null), ("seconds", .double(seconds)),
-                     ("tokens_per_second", .double(tokensPerSecond)), ("model", .string(modelDirectory))])
+                     ("tokens_per_second", .double(tokensPerSecond)), ("model", .string(modelDirectory)),
+                     ("peak_rss_bytes", peakResidentBytes.map(JSON.int) ?? .null)])
         }
     }
 
@@ -180,7 +184,7 @@ public struct PretrainStage {
         }
         let fault = Self.injectedFault(rank: distributed?.rank)
         let started = Date()
-        var windowTokens = 0, windowSeconds = 0.0
+        var windowTokens = 0, windowSeconds = 0.0, windowSteps = 0
         let stopAfter = StopRequest.stopAfterStep(stage: "pretrain")
         while trainer.step < p.steps {
             let step = trainer.step
@@ -203,13 +207,14 @@ public struct PretrainStage {
             lastLoss = report.loss
             windowTokens += report.tokens
             windowSeconds += report.seconds
+            windowSteps += 1
             if report.skipped { log("pretrain: step \(step + 1) skipped (loss \(report.loss), grad norm \(report.gradNorm))") }
             let done = trainer.step
             if done % p.logInterval == 0 || done == p.steps {
                 let throughput = Double(windowTokens) / max(windowSeconds, 1e-9)
                 var entries: [(String, JSON)] = [("step", .int(done)), ("loss", .double(report.loss)), ("lr", .double(report.lr)),
                                                  ("grad_norm", .double(report.gradNorm)), ("tokens", .int(done * p.globalBatch * mixture.seqLen)),
-                                                 ("step_seconds", .double(windowSeconds / Double(max(1, p.logInterval)))),
+                                                 ("step_seconds", .double(windowSeconds / Double(max(1, windowSteps)))),
                                                  ("tokens_per_second", .double(throughput)), ("skipped", .bool(report.skipped))]
                 if groups != nil { entries.append(("communication_seconds", .double(trainer.lastCommunicationSeconds))) }
                 try metrics?.append(.object(entries))
@@ -217,6 +222,7 @@ public struct PretrainStage {
                     "grad norm \(Format.fixed(report.gradNorm, 3))  \(Format.grouped(Int(throughput))) tokens/s")
                 windowTokens = 0
                 windowSeconds = 0
+                windowSteps = 0
             }
             if let interval = p.evalInterval, done % interval == 0 || done == p.steps, !mixture.validation.isEmpty {
                 heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch)
@@ -254,7 +260,8 @@ public struct PretrainStage {
         let trainedTokens = (p.steps - (resumedFrom ?? 0)) * p.globalBatch * mixture.seqLen
         let summary = Summary(steps: p.steps, resumedFrom: resumedFrom, tokens: p.steps * p.globalBatch * mixture.seqLen, firstLoss: firstLoss,
                               finalLoss: lastLoss, heldOutLoss: heldOut, seconds: seconds,
-                              tokensPerSecond: Double(trainedTokens) / max(seconds, 1e-9), modelDirectory: modelDirectory)
+                              tokensPerSecond: Double(trainedTokens) / max(seconds, 1e-9), modelDirectory: modelDirectory,
+                              peakResidentBytes: ProcessMemory.peakResidentBytes())
         if leader { try AtomicFile.write(Data((summary.json.rendered() + "\n").utf8), to: path("summary.json")) }
         return summary
     }

@@ -65,6 +65,9 @@ struct PlanRenderer {
         // Memory
         let mem = plan.memory, peak = mem.peak
         let limit = Double(mem.deviceMemory)
+        if let runtime = plan.runtime {
+            out += runtimeMemory(runtime, limit: limit)
+        } else {
         out += "\nMemory per device (peak: pipeline stage \(peak.index) of \(p.pipeline))"
         out += "  \(Format.bytes(peak.total)) of \(Format.bytes(limit)) (\(Format.percent(peak.total / limit)))\n"
         let b = mem.bytesPerParameter
@@ -74,6 +77,7 @@ struct PlanRenderer {
         out += "  activations   " + lpad(Format.bytes(peak.activations), 11) + "  \(Format.bytes(mem.activationBytesPerLayer))/layer × \(m.layers / p.pipeline) layers × \(peak.inFlightMicroBatches) in flight (recompute \(p.recompute), \(m.attentionKernel) attention)\n"
         if mem.stages.count > 1 {
             out += "  by stage      " + mem.stages.map { "\($0.index): \(Format.bytes($0.total))" }.joined(separator: " · ") + "\n"
+        }
         }
 
         // Corpus
@@ -99,6 +103,27 @@ struct PlanRenderer {
 }
 
 extension PlanRenderer {
+    /// What Kondate's CPU runtime allocates per rank (docs/plan.md, "Kondate's CPU runtime").
+    func runtimeMemory(_ runtime: RuntimeEstimate, limit: Double) -> String {
+        let r = plan.recipe, p = r.parallel, peak = runtime.peak
+        func line(_ label: String, _ bytes: Int, _ detail: String) -> String {
+            "  " + pad(label, 14) + lpad(Format.bytes(Double(bytes)), 11) + (detail.isEmpty ? "" : "  " + detail) + "\n"
+        }
+        var out = "\nMemory per rank, Kondate's CPU runtime (peak: pipeline stage \(peak.index) of \(p.pipeline))"
+        out += "  \(Format.bytes(Double(peak.total))) of \(Format.bytes(limit)) (\(Format.percent(Double(peak.total) / limit)))\n"
+        out += line("weights", peak.weights, "\(Format.count(Double(peak.parameters))) parameters × 4 B (f32 master weights)")
+        out += line("gradients", peak.gradients, p.zeroStage >= 2 && p.data > 1 ? "f32, ZeRO-2: the largest part held at a time + the shard" : "f32")
+        out += line("optimizer", peak.optimizer, "AdamW m and v, f32" + (p.zeroStage >= 1 && p.data > 1 ? ", sharded over \(p.data) data ranks" : ""))
+        out += line("activations", peak.activations, "\(peak.layers) layers × \(peak.inFlightMicroBatches) in flight (recompute \(p.recompute))")
+        if peak.bf16Workspace > 0 { out += line("bf16 operands", peak.bf16Workspace, "rounded-sgemm route (oneDNN's bf16 needs half)") }
+        if peak.communication > 0 { out += line("communication", peak.communication, "") }
+        out += line("process", peak.baseline, "Swift runtime and libraries, measured")
+        if runtime.stages.count > 1 {
+            out += "  by stage      " + runtime.stages.map { "\($0.index): \(Format.bytes(Double($0.total)))" }.joined(separator: " · ") + "\n"
+        }
+        return out
+    }
+
     /// "17.63 s", "358.2 ms", "4.5 µs".
     func seconds(_ x: Double) -> String {
         guard x.isFinite else { return "∞" }
@@ -121,7 +146,9 @@ extension PlanRenderer {
         let origin = link.overrides.isEmpty ? "the \(c.device) catalog" : "cluster." + link.overrides.joined(separator: ", ") + ", else the \(c.device) catalog"
         out += "  " + pad("", 24) + "from \(origin): \(link.description)\n"
         let stage = s.stageSeconds.count > 1 ? " on stage \(s.slowestStage) of \(s.stageSeconds.count) (the slowest)" : ""
-        out += line("compute", s.compute, "\(s.microBatches) micro batch\(s.microBatches == 1 ? "" : "es") × \(seconds(s.stageSeconds[s.slowestStage]))\(stage) at \(Format.percent(s.computeEfficiency)) of \(Format.si(c.peakFlops, "FLOP/s"))")
+        let rate = plan.runtime == nil ? "at \(Format.percent(s.computeEfficiency)) of \(Format.si(c.peakFlops, "FLOP/s"))"
+            : "Kondate's CPU kernels scaled to \(Format.si(c.peakFlops, "FLOP/s")) sgemm (docs/plan.md)"
+        out += line("compute", s.compute, "\(s.microBatches) micro batch\(s.microBatches == 1 ? "" : "es") × \(seconds(s.stageSeconds[s.slowestStage]))\(stage) \(rate)")
         func traffic(_ t: CommunicationCost.Traffic) -> String {
             let place: String
             switch t.link {
@@ -153,7 +180,8 @@ extension PlanRenderer {
             let p = s.stageSeconds.count
             out += line("bubble", s.bubble, "(p−1)/(m+p−1) = \(p - 1)/\(s.microBatches + p - 1) = \(Format.percent(s.bubbleFraction)) of the pipeline")
         }
-        out += line("step", s.total, "compute + tensor + pipeline + exposed data + bubble")
+        if s.update > 0 { out += line("update", s.update, "AdamW and zeroing the gradients") }
+        out += line("step", s.total, "compute + tensor + pipeline + exposed data + bubble" + (s.update > 0 ? " + update" : ""))
         return out
     }
 }

@@ -109,16 +109,30 @@ struct RuntimeCLITests {
 
     /// bf16 mixed precision on the example: the stage says which backend and route compute it, the
     /// manifest records the route, and the loss follows fp32's (within 2% after a few steps in this debug
-    /// build; the whole example ends within 0.02%, docs/runtime.md).
+    /// build; the whole example ends within 0.02%, docs/runtime.md). In both precisions the process's
+    /// peak resident memory is within 15% of what `kondate plan` predicts per rank, and every metrics
+    /// line's step time is its window's (a last, shorter window included).
     @Test func bf16PretrainingFollowsFP32() throws {
         var losses: [Double] = []
         let out = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
         for precision in ["fp32", "bf16"] {
             // The same run directory: the corpus stages are cached, pretraining runs again for its new precision.
-            let result = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--set", "pretrain.precision=\(precision)",
-                                      "--set", "pretrain.steps=4", "--until", "pretrain"])
+            let sets = ["--set", "pretrain.precision=\(precision)", "--set", "pretrain.steps=4", "--set", "pretrain.log_interval=3"]
+            let result = try kondate(["run", "examples/tiny/tiny-llama.yaml", "--out", out, "--until", "pretrain"] + sets)
             #expect(result.status == 0, "\(result.stderr)")
+            let plan = try kondate(["plan", "examples/tiny/tiny-llama.yaml", "--json"] + sets)
+            let predicted = try #require(try Self.json(plan.stdout)["memory_per_device_bytes"]?.doubleValue)
+            let run = try JSONParser.parse(try String(contentsOfFile: out + "/pretrain/summary.json", encoding: .utf8))
+            let rss = try #require(run["peak_rss_bytes"]?.doubleValue)
+            #expect(abs(predicted / rss - 1) <= 0.15, "\(precision): plan \(predicted) bytes, peak RSS \(rss) bytes")
+            let lines = try String(contentsOfFile: out + "/pretrain/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+                .map { try JSONParser.parse(String($0)) }.filter { $0["step_seconds"] != nil }
+            #expect(lines.compactMap { $0["step"]?.intValue } == [3, 4])
+            for line in lines {
+                let seconds = try #require(line["step_seconds"]?.doubleValue), rate = try #require(line["tokens_per_second"]?.doubleValue)
+                #expect(abs(seconds * rate / 2048 - 1) < 1e-9, "step \(line["step"]?.intValue ?? 0): \(seconds) s/step at \(rate) tokens/s")
+            }
             #expect(result.stderr.contains("cpu-\(precision): "), "\(result.stderr)")
             let manifest = try JSONParser.parse(try String(contentsOfFile: out + "/manifest.json", encoding: .utf8))
             let route = try #require(manifest["environment"]?["onednn"]?["bf16_route"]?.stringValue)
