@@ -20,11 +20,11 @@ import Testing
         let batch: Int
         let seq: Int
 
-        init(_ name: String) throws {
+        init(_ name: String, precision: MatmulPrecision = .fp32) throws {
             let path = repositoryRoot.path + "/Tests/KondateModelTests/Fixtures/parity/\(name).safetensors"
             file = try SafetensorsFile(path: path)
             let config = try HFModel.config(from: try JSONParser.parse(file.metadata["config"] ?? ""), file: path)
-            model = try Transformer(config: config)
+            model = try Transformer(config: config, matmulPrecision: precision)
             for t in model.layout.tensors {
                 let values = try file.floats("param." + t.name)
                 if t.transposedInHF {
@@ -84,6 +84,34 @@ import Testing
             if error > worst.error { worst = (t.name, error) }
         }
         print("parity \(name): max |Δlogit| \(logitError), |Δloss| \(abs(result.loss - expectedLoss)), worst gradient \(worst.name) \(worst.error)")
+    }
+
+    /// bf16 against transformers under `torch.autocast("cpu", bfloat16)` (fixtures of
+    /// scripts/make_bf16_parity_fixtures.py). Both round the linear layers' operands to bf16, so neither
+    /// matches the float64 reference to fp32 rounding; autocast also returns bf16 from every matmul
+    /// (attention's included), where Kondate keeps f32 accumulations and f32 attention. Tolerance: Kondate's
+    /// logits must be at least as close to the float64 reference as autocast's (max |Δ|, with 10% slack
+    /// for which inputs happen to round which way), within 2 × autocast's own error of autocast's
+    /// logits (the two errors are independent roundings of the same size), and its loss within 1e-3.
+    @Test(arguments: fixtures)
+    func bf16FollowsAutocast(name: String) throws {
+        let f = try Fixture(name, precision: .bf16)
+        let autocast = try SafetensorsFile(path: repositoryRoot.path + "/Tests/KondateModelTests/Fixtures/parity-bf16/\(name).safetensors")
+        try f.model.forward(tokens: f.tokens, batch: f.batch, seq: f.seq)
+        let logits = Array(f.model.logits!)
+        let result = try #require(try f.model.forward(tokens: f.tokens, targets: f.targets, batch: f.batch, seq: f.seq))
+        let reference = try f.reference("logits"), torch = try autocast.floats("logits_autocast")
+        try #require(logits.count == reference.count && torch.count == reference.count)
+        func maxDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let kondateError = maxDifference(logits, reference), torchError = maxDifference(torch, reference)
+        let between = maxDifference(logits, torch)
+        #expect(kondateError > 0 && kondateError <= 1.1 * torchError, "\(name): Kondate bf16 \(kondateError), autocast \(torchError) from float64")
+        #expect(between <= 2 * torchError, "\(name): Kondate bf16 and autocast differ by \(between)")
+        let loss = try f.reference("loss")[0], torchLoss = try autocast.floats("loss_autocast")[0]
+        #expect(abs(result.loss - loss) < 1e-3 && abs(result.loss - torchLoss) < 1e-3,
+                "\(name): loss \(result.loss), float64 \(loss), autocast \(torchLoss)")
+        print("parity bf16 \(name) (\(Kernels.bf16Route.rawValue)): max |Δlogit| from float64 \(kondateError) (autocast \(torchError)), " +
+              "from autocast \(between); loss \(result.loss) vs \(loss) (autocast \(torchLoss))")
     }
 
     @Test(arguments: fixtures)
