@@ -2,7 +2,8 @@
 # Distributed training throughput on this machine: one process using every core against ranks of one
 # thread each, under mpirun, for the data-, tensor- and pipeline-parallel layouts, with the share of the
 # step spent communicating (tensor-parallel all-reduces, data-parallel reductions and gathers, pipeline
-# waits), as `kondate bench train` measures them on rank 0.
+# waits), as `kondate bench train` measures them on rank 0, and rank 0's gradient and optimizer memory
+# (what ZeRO-1 and ZeRO-2 shard) and peak RSS.
 #
 #   bench/distributed.sh [--no-build]
 #
@@ -52,9 +53,11 @@ for name in sorted(os.listdir(out), key=lambda n: os.path.getmtime(os.path.join(
     with open(os.path.join(out, name)) as f:
         r = json.loads(f.read().strip().splitlines()[-1])
     comm = r["kernels"].get("communication", 0.0)
-    rows.append((name[:-5], r["tokens_per_second"], r["step_seconds"], comm / r["step_seconds"]))
+    memory = r.get("memory_bytes", {})
+    rows.append((name[:-5], r["tokens_per_second"], r["step_seconds"], comm / r["step_seconds"],
+                 memory.get("gradients", 0) / 2**20, memory.get("optimizer", 0) / 2**20, r.get("peak_rss_bytes", 0) / 2**20))
 base = rows[0][1]
-print(f"{'layout':44} {'tokens/s':>9} {'ms/step':>8} {'vs first':>8} {'comm share':>10}")
-for name, tps, step, share in rows:
-    print(f"{name:44} {tps:9.0f} {step*1000:8.1f} {tps/base:8.2f} {100*share:9.1f}%")
+print(f"{'layout':44} {'tokens/s':>9} {'ms/step':>8} {'vs first':>8} {'comm share':>10} {'grads MiB':>10} {'optim MiB':>10} {'RSS MiB':>8}")
+for name, tps, step, share, grads, optim, rss in rows:
+    print(f"{name:44} {tps:9.0f} {step*1000:8.1f} {tps/base:8.2f} {100*share:9.1f}% {grads:10.1f} {optim:10.1f} {rss:8.0f}")
 PY
