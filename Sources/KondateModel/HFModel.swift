@@ -125,17 +125,22 @@ public enum HFModel {
 
     /// The end-of-sequence id of a model directory: `eos_token_id` of generation_config.json, else of
     /// config.json (the first when it is a list).
-    public static func endOfSequenceID(directory: String) -> Int32? { tokenID("eos_token_id", directory: directory) }
+    public static func endOfSequenceID(directory: String) throws -> Int32? { try tokenID("eos_token_id", directory: directory) }
 
     /// The beginning-of-sequence id of a model directory: `bos_token_id` of generation_config.json, else
     /// of config.json.
-    public static func beginningOfSequenceID(directory: String) -> Int32? { tokenID("bos_token_id", directory: directory) }
+    public static func beginningOfSequenceID(directory: String) throws -> Int32? { try tokenID("bos_token_id", directory: directory) }
 
-    static func tokenID(_ key: String, directory: String) -> Int32? {
+    /// A token id a model directory's JSON names; an id outside the 32-bit range (no vocabulary is that
+    /// large) is an error naming the file.
+    static func tokenID(_ key: String, directory: String) throws -> Int32? {
         for file in ["generation_config.json", "config.json"] {
             guard let json = readJSON(directory, file), let value = json[key] else { continue }
-            if let id = value.intValue { return Int32(id) }
-            if let first = value.arrayValue?.first?.intValue { return Int32(first) }
+            guard let id = value.intValue ?? value.arrayValue?.first?.intValue else { continue }
+            guard let small = Int32(exactly: id), small >= 0 else {
+                throw FileError(.model, (directory as NSString).appendingPathComponent(file), "'\(key)' \(id) is not a token id (0 to \(Int32.max))")
+            }
+            return small
         }
         return nil
     }
@@ -166,9 +171,27 @@ public enum HFModel {
             throw FileError(.model, configPath, "invalid JSON: \(error.description)")
         }
         let config = try config(from: json, file: configPath)
+        let files = try weightFiles(directory)
+        try checkWeightsCanHold(config, files: files, configPath: configPath)
         let model = try Transformer(config: config, matmulPrecision: matmulPrecision, recomputeLayers: recomputeLayers)
-        try loadWeights(into: model, files: try weightFiles(directory))
+        try loadWeights(into: model, files: files)
         return model
+    }
+
+    /// Refuses a config.json that describes more parameters than its weight files can hold (2 bytes each
+    /// at least), before the model is allocated: a damaged or hostile config cannot ask for terabytes.
+    static func checkWeightsCanHold(_ config: ModelConfig, files: [String], configPath: String) throws {
+        let parameters = ParameterLayout(config).count
+        var bytes = 0
+        for file in files {
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+            bytes += size ?? 0
+        }
+        let (needed, overflow) = parameters.multipliedReportingOverflow(by: 2)
+        if overflow || needed > bytes {
+            throw FileError(.model, configPath, "describes \(parameters) parameters, more than the \(bytes) bytes of its safetensors files can hold; " +
+                            "the config does not belong to these weights")
+        }
     }
 
     /// The safetensors files of a directory: the shards of `model.safetensors.index.json`, or

@@ -66,7 +66,17 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         if !(normEps > 0) { try fail("norm_eps", "must be positive") }
         if !(initStd > 0) { try fail("init_std", "must be positive") }
         if vocabSize > Int(Int32.max) { try fail("vocab_size", "exceeds the 32-bit token id range") }
+        // The recipe schema's caps: a configuration beyond them is a damaged or hostile file, refused before
+        // anything is allocated (and they keep every size computation far inside Int).
+        for (field, value, cap) in [("vocab_size", vocabSize, Self.caps.vocab), ("hidden", hidden, Self.caps.hidden), ("ffn", ffn, Self.caps.ffn),
+                                    ("layers", layers, Self.caps.layers), ("heads", heads, Self.caps.heads), ("kv_heads", kvHeads, Self.caps.heads),
+                                    ("max_positions", maxPositions, Self.caps.positions)] where value > cap {
+            try fail(field, "\(value) is beyond the limit of \(cap) (the recipe schema's)")
+        }
     }
+
+    /// Largest sizes accepted, as the recipe schema's `model` fields cap them.
+    public static let caps = (vocab: 16_777_216, hidden: 1 << 20, ffn: 1 << 22, layers: 10_000, heads: 65_536, positions: 1 << 24)
 }
 
 public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {

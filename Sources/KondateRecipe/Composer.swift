@@ -23,6 +23,11 @@ public struct Composer {
     /// Each file's own keys (without `extends` and `unset`), as written, for the per-file schema check.
     public private(set) var documents: [(file: String, node: YAMLNode)] = []
     private let loader = YAMLLoader()
+    /// Each file composed so far (with its own parents), by identity: a file that several parents
+    /// extend is read and composed once.
+    private var composed: [String: YAMLNode] = [:]
+    private var failedFiles: Set<String> = []
+    private var reportedTooMany = false
 
     public init() {}
 
@@ -50,6 +55,22 @@ public struct Composer {
             diagnostics.error(.extendsCycle, "'extends' forms a cycle: \(names)", at: referencedAt)
             return nil
         }
+        if let done = composed[identity] { return done }
+        if failedFiles.contains(identity) { return nil }
+        guard files.count < Limits.extendsFiles else {
+            if !reportedTooMany {
+                reportedTooMany = true
+                diagnostics.error(.extendsTooMany, "the recipe extends more than \(Limits.extendsFiles) files in all; '\(display)' is one too many " +
+                                  "(KONDATE_MAX_EXTENDS_FILES raises the limit for one command)", at: referencedAt)
+            }
+            return nil
+        }
+        let result = readAndCompose(display: display, identity: identity, chain: chain, referencedAt: referencedAt)
+        if let result { composed[identity] = result } else { failedFiles.insert(identity) }
+        return result
+    }
+
+    private mutating func readAndCompose(display: String, identity: String, chain: [String], referencedAt: SourceLocation?) -> YAMLNode? {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: display, isDirectory: &isDirectory) else {
             if referencedAt == nil {
@@ -80,8 +101,16 @@ public struct Composer {
         if let extendsIndex = entries.firstIndex(where: { $0.key == "extends" }) {
             let extendsEntry = entries.remove(at: extendsIndex)
             var parentFailed = false
+            var listed: [String: SourceLocation?] = [:]
             for (parentPath, at) in parentPaths(extendsEntry) {
                 let parentDisplay = Self.normalize(Self.join(Self.directory(of: display), parentPath))
+                if let first = listed[Self.identity(of: parentDisplay)] {
+                    diagnostics.error(.extendsTooMany, "'\(parentPath)' is listed twice in 'extends'; remove one", at: at,
+                                      notes: [DiagnosticNote("listed first here", at: first)])
+                    parentFailed = true
+                    continue
+                }
+                listed[Self.identity(of: parentDisplay)] = at
                 guard let parent = loadFile(display: parentDisplay, chain: chain + [identity], referencedAt: at) else {
                     parentFailed = true
                     continue

@@ -22,6 +22,8 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
     case interpolationInvalid = "interpolation-invalid"
     case interpolationUnknown = "interpolation-unknown"
     case interpolationCycle = "interpolation-cycle"
+    case interpolationTooLarge = "interpolation-too-large"
+    case extendsTooMany = "extends-too-many"
     // Schema
     case unknownKey = "unknown-key"
     case missingKey = "missing-key"
@@ -86,6 +88,8 @@ public enum DiagnosticCode: String, Sendable, CaseIterable, Hashable {
         case .interpolationInvalid: return "A `${…}` reference is malformed (unclosed, empty) or a non-scalar value is embedded in a longer string."
         case .interpolationUnknown: return "A `${…}` reference names a path that the composed recipe does not set. Defaults cannot be referenced; set the value explicitly."
         case .interpolationCycle: return "`${…}` references form a cycle; the message lists it."
+        case .interpolationTooLarge: return "`${…}` references would copy more than 100 000 nodes or produce more than 16 MiB of text in all (references to references multiply): a guard like the YAML alias limit. Raise it for one command with KONDATE_MAX_INTERPOLATION_NODES or KONDATE_MAX_INTERPOLATION_BYTES (docs/limits.md)."
+        case .extendsTooMany: return "A recipe and everything it extends span more than 256 files (KONDATE_MAX_EXTENDS_FILES raises it), or one 'extends' list names the same file twice."
         case .unknownKey: return "A key that the schema does not define, with the nearest valid key suggested. Nothing is silently ignored."
         case .missingKey: return "A required key is absent after composition (files meant to be extended may omit it)."
         case .typeMismatch: return "A value has the wrong type (a string where an integer is expected, a list where a mapping is expected, a number with an unknown unit)."

@@ -11,9 +11,43 @@ public struct Interpolator {
     private var memo: [String: YAMLNode] = [:]
     private var inProgress: [String] = []
     private var failed: Set<String> = []
+    /// What references may still copy (nodes) and produce (bytes of text), in all: references to
+    /// references multiply, so a few hundred bytes could otherwise ask for gigabytes.
+    private var nodeBudget = Limits.interpolationNodes
+    private var byteBudget = Limits.interpolationBytes
+    private var reportedTooLarge = false
 
     public init(root: YAMLNode) {
         self.root = root
+    }
+
+    /// Takes `node`'s size from the budgets; false (reported once) when it does not fit.
+    private mutating func charge(_ node: YAMLNode, at location: SourceLocation?) -> Bool {
+        var nodes = 0, bytes = 0
+        func walk(_ n: YAMLNode) -> Bool {
+            nodes += 1
+            switch n.kind {
+            case let .scalar(text, _): bytes += text.utf8.count
+            case let .mapping(entries): for e in entries where !walk(e.value) { return false }
+            case let .sequence(items): for item in items where !walk(item) { return false }
+            }
+            return nodes <= nodeBudget && bytes <= byteBudget
+        }
+        guard walk(node) else { return tooLarge(at: location) }
+        nodeBudget -= nodes
+        byteBudget -= bytes
+        return true
+    }
+
+    private mutating func tooLarge(at location: SourceLocation?) -> Bool {
+        if !reportedTooLarge {
+            reportedTooLarge = true
+            diagnostics.error(.interpolationTooLarge,
+                              "'${…}' references copy more than \(Limits.interpolationNodes) nodes or \(Limits.interpolationBytes) bytes of text in all; " +
+                              "references to references multiply: refer to the values once, or raise KONDATE_MAX_INTERPOLATION_NODES / " +
+                              "KONDATE_MAX_INTERPOLATION_BYTES for this command", at: location)
+        }
+        return false
     }
 
     public mutating func resolve() -> YAMLNode {
@@ -81,6 +115,7 @@ public struct Interpolator {
         guard let parts = pieces(of: text, at: node.location) else { return unresolved(node) }
         if parts.count == 1, case let .reference(name, _) = parts[0] {
             guard var target = lookup(name, at: node.location) else { return unresolved(node) }
+            guard charge(target, at: node.location) else { return unresolved(node) }
             let from = target.location
             let wasUnresolved = target.provenance.isUnresolved
             target.provenance = Provenance(location: node.location,
@@ -99,6 +134,11 @@ public struct Interpolator {
                                       at: node.location)
                     return unresolved(node)
                 }
+                guard s.utf8.count <= byteBudget else {
+                    _ = tooLarge(at: node.location)
+                    return unresolved(node)
+                }
+                byteBudget -= s.utf8.count
                 out += s
             }
         }

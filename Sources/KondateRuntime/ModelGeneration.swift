@@ -38,10 +38,10 @@ public final class ModelTextGenerator: TextGenerator {
         let tokenizer = try TokenizerLoader.load(path: directory)
         var bos: Int32?
         if HFModel.addsBeginningOfSequence(directory: directory) {
-            bos = HFModel.beginningOfSequenceID(directory: directory) ?? tokenizer.specialIDs["bos"]
+            bos = try HFModel.beginningOfSequenceID(directory: directory) ?? tokenizer.specialIDs["bos"]
         }
         return ModelTextGenerator(model: model, tokenizer: tokenizer, bos: bos,
-                                  endOfSequence: HFModel.endOfSequenceID(directory: directory), sampler: sampler)
+                                  endOfSequence: try HFModel.endOfSequenceID(directory: directory), sampler: sampler)
     }
 
     public func generate(prompt: String, maxNewTokens: Int) throws -> String {

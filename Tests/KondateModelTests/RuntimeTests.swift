@@ -198,6 +198,42 @@ import Testing
         #expect { try HFModel.load(directory: dir) } throws: { "\($0)".contains("model_type 'mistral'") }
     }
 
+    /// A config.json from elsewhere is not trusted: sizes beyond the schema's caps, more parameters than
+    /// the weight files can hold, and token ids outside 32 bits are refused with the file named, at
+    /// once and before anything is allocated.
+    @Test func hostileConfigsAreRefusedBeforeAllocating() throws {
+        let dir = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try HFModel.export(try Transformer(config: Self.llama), to: dir)
+        let path = dir + "/config.json"
+        // Without head_dim, which transformers derives (so hidden_size alone can be made hostile).
+        guard case var .object(exported) = try JSONParser.parse(String(contentsOfFile: path, encoding: .utf8)) else { return }
+        exported.removeAll { $0.0 == "head_dim" }
+        let original = JSON.object(exported)
+        func withConfig(_ key: String, _ value: String) throws {
+            guard case var .object(fields) = original else { return }
+            fields.removeAll { $0.0 == key }
+            fields.append((key, try JSONParser.parse(value)))
+            try Data(JSON.object(fields).rendered().utf8).write(to: URL(fileURLWithPath: path))
+        }
+        let started = Date()
+        for (key, value, message) in [("hidden_size", "1e12", "hidden: 1000000000000 is beyond the limit"),
+                                      ("num_hidden_layers", "1e9", "layers: 1000000000 is beyond the limit"),
+                                      ("vocab_size", "4294967296", "vocab_size"),
+                                      ("num_hidden_layers", "5000", "more than the"),
+                                      ("intermediate_size", "4194304", "more than the")] {
+            try withConfig(key, value)
+            #expect { try HFModel.load(directory: dir) } throws: { "\($0)".contains(path) && "\($0)".contains(message) }
+            try Data(original.rendered().utf8).write(to: URL(fileURLWithPath: path))
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
+        try? FileManager.default.removeItem(atPath: dir + "/generation_config.json")
+        try withConfig("eos_token_id", "10000000000")
+        #expect { try HFModel.endOfSequenceID(directory: dir) } throws: { "\($0)".contains("'eos_token_id' 10000000000 is not a token id") }
+        try withConfig("eos_token_id", "[-3]")
+        #expect { try HFModel.endOfSequenceID(directory: dir) } throws: { "\($0)".contains("config.json") }
+    }
+
     @Test func missingAndUnexpectedTensorsAreNamed() throws {
         let dir = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

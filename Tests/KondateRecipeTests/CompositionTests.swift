@@ -1,4 +1,5 @@
 import Foundation
+import KondateSupport
 import Testing
 @testable import KondateRecipe
 
@@ -34,6 +35,44 @@ struct CompositionTests {
         #expect(layers.location?.file.hasSuffix("middle.yaml") == true)
         #expect(layers.provenance.steps.contains { if case let .replaced(old) = $0 { old.file.hasSuffix("base.yaml") && old.line == 5 } else { false } })
         #expect(loaded.files.count == 3)
+    }
+
+    /// A file that many parents extend is read once; a wide diamond of 40 × 40 extends (1 600 parses
+    /// without caching, 40⁴⁰ paths for a deeper one) costs 41 files. More files than the limit, in all,
+    /// is an error at the reference that crossed it.
+    @Test func extendsReadsEachFileOnceAndHasALimit() throws {
+        var files = ["base.yaml": minimalRecipe]
+        for i in 0..<40 {
+            files["mid\(i).yaml"] = "extends: base.yaml\nseed: \(i)\n"
+        }
+        files["main.yaml"] = "extends: [" + (0..<40).map { "mid\($0).yaml" }.joined(separator: ", ") + "]\nname: wide\n"
+        let (loaded, d, _) = try load(files)
+        #expect(!d.hasErrors, "\(d.items.map(\.message))")
+        #expect(loaded.files.count == 42 && Set(loaded.files).count == 42, "\(loaded.files.count) files read")
+        #expect(loaded.tree?.at("seed")?.int == 39)
+
+        var chain = ["base.yaml": minimalRecipe]
+        for i in 0..<300 { chain["f\(i).yaml"] = "extends: \(i == 0 ? "base" : "f\(i - 1)").yaml\n" }
+        chain["main.yaml"] = "extends: f299.yaml\n"
+        let (_, long, _) = try load(chain)
+        let error = try #require(long.items.first { $0.code == .extendsTooMany }, "\(long.items.map(\.message))")
+        #expect(error.message.contains("more than \(Limits.extendsFiles) files") && error.message.contains("KONDATE_MAX_EXTENDS_FILES"))
+        #expect(long.errors.count == 1, "\(long.errors.map(\.message))")
+    }
+
+    /// Whole-value references copy nodes: eight references to a list of eight references to … would
+    /// copy 8¹⁰ nodes; the budget stops them with one error.
+    @Test func interpolationCopiesAreBudgeted() throws {
+        var text = minimalRecipe + "templates:\n  t0: {format: \"{input}\", keys: [a, b, c, d, e, f, g, h]}\n"
+        for level in 1...10 {
+            text += "  t\(level): [" + Array(repeating: "\"${templates.t\(level - 1)}\"", count: 8).joined(separator: ", ") + "]\n"
+        }
+        let started = Date()
+        let (_, d, _) = try load(["main.yaml": text])
+        #expect(Date().timeIntervalSince(started) < 10)
+        let errors = d.items.filter { $0.code == .interpolationTooLarge }
+        #expect(errors.count == 1, "\(d.items.map(\.message))")
+        #expect(errors.first?.message.contains("more than \(Limits.interpolationNodes) nodes") == true)
     }
 
     @Test func laterParentsWinThenTheChild() throws {

@@ -111,7 +111,7 @@ struct GenerateCommand: ParsableCommand {
             printError("kondate generate: the prompt encodes to no tokens\n")
             throw ExitCode(Exit.usage)
         }
-        let eos = HFModel.endOfSequenceID(directory: model)
+        let eos = try HFModel.endOfSequenceID(directory: model)
         var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
         let started = Date()
         let generated: [Int32]
