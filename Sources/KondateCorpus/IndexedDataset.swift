@@ -139,6 +139,9 @@ public struct IndexedDataset: @unchecked Sendable {
         func u64(_ at: Int) -> UInt64 { idx.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self).littleEndian } }
         guard u64(9) == 1 else { throw bad("version \(u64(9)), expected 1") }
         guard let dtype = MegatronDType(rawValue: idx[idx.startIndex + 17]) else { throw bad("unknown dtype code \(idx[idx.startIndex + 17])") }
+        guard dtype != .float32 && dtype != .float64 else {
+            throw bad("dtype \(dtype) (code \(dtype.rawValue)) holds no token ids; token datasets are uint8, int8, int16, uint16, int32 or int64")
+        }
         let s = u64(18), d = u64(26)
         guard s < 1 << 40, d < 1 << 40 else { throw bad("implausible counts") }
         let S = Int(s), D = Int(d)
@@ -163,6 +166,17 @@ public struct IndexedDataset: @unchecked Sendable {
         guard Int64(bin.count) == offset else {
             throw KondateError(.inputData, "'\(binPath)' holds \(bin.count) bytes but '\(idxPath)' describes \(offset): the pair disagree (rebuild both)")
         }
+        if dtype == .int64 {
+            // Token ids are 32-bit here: an int64 dataset is read only if every id fits (checked once, here).
+            let count = bin.count / 8
+            let outside: Int? = bin.withUnsafeBytes { raw in
+                (0..<count).first { k in Int32(exactly: raw.loadUnaligned(fromByteOffset: 8 * k, as: Int64.self).littleEndian) == nil }
+            }
+            if let k = outside {
+                throw KondateError(.inputData, "'\(binPath)': token \(k) of the int64 data is outside the 32-bit range of token ids; " +
+                                   "the dataset does not belong to a vocabulary Kondate can train")
+            }
+        }
         self.prefix = prefix
         self.dtype = dtype
         sequenceLengths = lengths
@@ -184,8 +198,9 @@ public struct IndexedDataset: @unchecked Sendable {
                 case .uint16: return Int32(raw.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian)
                 case .int16: return Int32(raw.loadUnaligned(fromByteOffset: at, as: Int16.self).littleEndian)
                 case .int32: return raw.loadUnaligned(fromByteOffset: at, as: Int32.self).littleEndian
+                // Checked to fit when the dataset was opened.
                 case .int64: return Int32(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: at, as: Int64.self).littleEndian)
-                case .float32, .float64: return 0
+                case .float32, .float64: preconditionFailure("float datasets are refused when opened")
                 }
             }
         }

@@ -187,17 +187,34 @@ public final class RunLock {
     let fd: Int32
     public let path: String
 
-    /// Takes the lock or throws a message naming the process that holds it.
-    public init(directory: String, command: String) throws {
+    /// Takes the lock or throws a message naming the process that holds it. A filesystem that cannot
+    /// lock (some network and FUSE mounts answer `flock` with ENOLCK or EOPNOTSUPP) is said to be one,
+    /// not taken for another run; `KONDATE_RUN_LOCK=off` runs there without the lock, at the user's word
+    /// that no other run uses the directory. `lock` is `flock` (replaced by tests).
+    public init(directory: String, command: String, lock: (Int32, Int32) -> Int32 = { flock($0, $1) }) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/run.lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw KondateError(.disk, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            close(fd)
-            throw KondateError(.runDirectory, "\(directory) is in use by another kondate run (\(holder.isEmpty ? "holder unknown" : holder)); " +
-                               "wait for it to finish, or use another --out directory")
+        var status = lock(fd, LOCK_EX | LOCK_NB)
+        var error = status == 0 ? 0 : errno
+        while status != 0 && error == EINTR {
+            status = lock(fd, LOCK_EX | LOCK_NB)
+            error = status == 0 ? 0 : errno
+        }
+        if status != 0 {
+            if error == EWOULDBLOCK || error == EAGAIN {
+                let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                close(fd)
+                throw KondateError(.runDirectory, "\(directory) is in use by another kondate run (\(holder.isEmpty ? "holder unknown" : holder)); " +
+                                   "wait for it to finish, or use another --out directory")
+            }
+            guard ProcessInfo.processInfo.environment["KONDATE_RUN_LOCK"] == "off" else {
+                close(fd)
+                throw KondateError(.runDirectory, "cannot lock \(path): the filesystem does not support locking (flock: " +
+                                   "\(String(cString: strerror(error)))); use an --out directory on a local filesystem, or set KONDATE_RUN_LOCK=off " +
+                                   "to run without the lock if you make sure no other run uses this directory")
+            }
         }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count)

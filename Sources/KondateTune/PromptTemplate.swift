@@ -79,7 +79,7 @@ public struct PromptTemplate: Sendable, Equatable {
             let input = example.input ?? ""
             if let system { add(system, false) }
             let body = !input.isEmpty ? (promptWithInput ?? prompt) : prompt
-            add(body.replacingOccurrences(of: "{instruction}", with: instruction).replacingOccurrences(of: "{input}", with: input), false)
+            add(Self.fill(body, ["instruction": instruction, "input": input]), false)
             add(example.turns[1].content, true, eos: true)
             return segments
         }
@@ -102,6 +102,25 @@ public struct PromptTemplate: Sendable, Equatable {
 }
 
 extension PromptTemplate {
+    /// `template` with each `{name}` of `values` replaced in one pass over the template: text that a
+    /// value brings in (an instruction that mentions `{input}`) is never substituted again.
+    static func fill(_ template: String, _ values: [String: String]) -> String {
+        var out = ""
+        var rest = template[...]
+        while let open = rest.firstIndex(of: "{") {
+            out += rest[..<open]
+            let after = rest[rest.index(after: open)...]
+            if let close = after.firstIndex(of: "}"), let value = values[String(after[..<close])] {
+                out += value
+                rest = after[after.index(after: close)...]
+            } else {
+                out += "{"
+                rest = after
+            }
+        }
+        return out + rest
+    }
+
     /// A template written under `templates:` (single-turn: one prompt, one response).
     public init(recipeTemplate t: Recipe.Template) {
         self.init(name: t.name, system: t.system, prompt: t.prompt, promptWithInput: t.promptWithInput, userPrefix: nil, assistantPrefix: nil,

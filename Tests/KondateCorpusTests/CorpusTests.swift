@@ -193,6 +193,30 @@ struct IndexedDatasetTests {
         #expect(MegatronDType.optimal(vocabularySize: 65_500) == .int32)
     }
 
+    /// Float dtypes hold no token ids (they used to read as zeros), and an int64 id beyond 32 bits is
+    /// refused (it used to be truncated).
+    @Test func floatDtypesAndWideIdsAreRefused() throws {
+        let dir = try temporaryRecipes([:])
+        let prefix = dir.appendingPathComponent("ds").path
+        let writer = try IndexedDatasetWriter(prefix: prefix, dtype: .int32)
+        try writer.add(document: [1, 2, 3])
+        try writer.finish()
+        var idx = try Data(contentsOf: URL(fileURLWithPath: prefix + ".idx"))
+        idx[17] = MegatronDType.float32.rawValue
+        try idx.write(to: URL(fileURLWithPath: prefix + ".idx"))
+        #expect { try IndexedDataset(prefix: prefix) } throws: { "\($0)".contains("ds.idx") && "\($0)".contains("holds no token ids") }
+
+        let wide = dir.appendingPathComponent("wide").path
+        let writer64 = try IndexedDatasetWriter(prefix: wide, dtype: .int64)
+        try writer64.add(document: [1, 2, 3])
+        try writer64.finish()
+        #expect(try IndexedDataset(prefix: wide).tokens(0) == [1, 2, 3])
+        var bin = try Data(contentsOf: URL(fileURLWithPath: wide + ".bin"))
+        withUnsafeBytes(of: Int64(1 << 40).littleEndian) { bin.replaceSubrange(8..<16, with: $0) }
+        try bin.write(to: URL(fileURLWithPath: wide + ".bin"))
+        #expect { try IndexedDataset(prefix: wide) } throws: { "\($0)".contains("wide.bin") && "\($0)".contains("token 1 of the int64 data") }
+    }
+
     @Test func disagreeingPairIsAnErrorNamingBoth() throws {
         let dir = try temporaryRecipes([:])
         let prefix = dir.appendingPathComponent("ds").path

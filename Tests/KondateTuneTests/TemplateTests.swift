@@ -33,6 +33,15 @@ struct ScalarTokenizer: Tokenizer {
                 "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。\n\n### 指示:\n要約しなさい。\n\n### 入力:\n長い文章\n\n### 応答:\n")
     }
 
+    /// An instruction or input that mentions a placeholder keeps it as text: the template is filled in
+    /// one pass, so `{input}` inside the instruction is not replaced by the input.
+    @Test func placeholdersInsideExamplesStayText() throws {
+        let e = InstructionExample(instruction: "Explain the template \"{input}\" and {instruction}.", input: "x = {input}", output: "ok", origin: origin)
+        let text = try PromptTemplate.llmJPv11.render(e)[0].text
+        #expect(text.contains("### 指示:\nExplain the template \"{input}\" and {instruction}.\n\n### 入力:\nx = {input}\n"), "\(text)")
+        #expect(PromptTemplate.fill("{a}{b}{c} {", ["a": "{b}", "b": "B"]) == "{b}B{c} {")
+    }
+
     /// The v2.0 chat template: the system sentence only where a system message is, its content unused.
     @Test func llmJPv2ChatConversation() throws {
         let e = InstructionExample(turns: [.init(.system, "ignored"), .init(.user, "こんにちは"), .init(.assistant, "どうも"),
