@@ -78,6 +78,8 @@ public struct OpenAICompatibleJudge: Judge, Sendable {
             throw JudgeError("judge endpoint '\(endpoint)' is not a valid URL: it must be http:// or https:// followed by a host")
         }
 
+        if let apiKey, !apiKey.isEmpty, let refusal = Self.refusalToSendKey(to: target) { throw JudgeError(refusal) }
+
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
         request.timeoutInterval = timeout
@@ -90,7 +92,7 @@ public struct OpenAICompatibleJudge: Judge, Sendable {
         configuration.timeoutIntervalForRequest = timeout
         configuration.timeoutIntervalForResource = timeout
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        let session = URLSession(configuration: configuration)
+        let session = URLSession(configuration: configuration, delegate: RedirectGuard(origin: url), delegateQueue: nil)
         defer { session.invalidateAndCancel() }
 
         let attempts = max(1, maxAttempts)
@@ -133,6 +135,36 @@ public struct OpenAICompatibleJudge: Judge, Sendable {
         }
         // Every pass through the loop returns, continues or throws, and the last one never continues.
         throw JudgeError("judge endpoint \(target) gave no answer")
+    }
+
+    /// Why an API key may not go to `url` (`SecretPolicy`), or nil when it may.
+    public static func refusalToSendKey(to url: String) -> String? {
+        SecretPolicy.refusalToSendKey(to: url).map { "judge endpoint " + $0 }
+    }
+
+    /// Follows redirects within the endpoint's origin (scheme, host and port) with the request as it was;
+    /// a redirect to another origin loses the `Authorization` header, so a key reaches only the endpoint
+    /// the recipe names.
+    final class RedirectGuard: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        let origin: (String?, String?, Int?)
+
+        init(origin url: URL) {
+            origin = Self.origin(of: url)
+        }
+
+        static func origin(of url: URL) -> (String?, String?, Int?) {
+            let scheme = url.scheme?.lowercased()
+            return (scheme, url.host?.lowercased(), url.port ?? (scheme == "https" ? 443 : 80))
+        }
+
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+            var next = request
+            if let url = request.url, Self.origin(of: url) != origin {
+                next.setValue(nil, forHTTPHeaderField: "Authorization")
+            }
+            completionHandler(next)
+        }
     }
 
     /// Whether `text` parses as an absolute http or https URL with a host.

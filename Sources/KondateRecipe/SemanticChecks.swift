@@ -383,6 +383,14 @@ public struct SemanticChecks {
             if has("\(e).judge"), kind != "generation" {
                 error(.invalidValue, "\(e).judge applies to generation suites, not '\(kind ?? "?")'", at: "\(e).judge")
             }
+            if let endpoint = string("\(e).judge.endpoint"), let why = SecretPolicy.refusalToSendKey(to: endpoint) {
+                error(.invalidValue, "judge endpoint \(why)", at: "\(e).judge.endpoint")
+            }
+            if let variable = string("\(e).judge.api_key_env"), !SecretPolicy.keyVariableAllowed(variable) {
+                error(.invalidValue, "api_key_env '\(variable)': the judge sends this variable's value to its endpoint, so a recipe may name only " +
+                      "variables ending in _API_KEY; name such a variable, or allow this one yourself with " +
+                      "\(SecretPolicy.allowVariable)=\(variable) in the environment of the command", at: "\(e).judge.api_key_env")
+            }
             let metrics = (tree.at("\(e).metrics")?.array ?? []).compactMap(\.string)
             switch kind {
             case "llm-jp-eval":

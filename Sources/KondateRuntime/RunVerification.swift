@@ -47,6 +47,9 @@ public struct RunVerification {
     public var kondateVersion = "unknown"
     public var kondateCommit: String?
     public var log: (String) -> Void = { _ in }
+    /// The user vouches for the manifest (`--trust-manifest`): its recipe path and working directory
+    /// may lie outside this directory and the run's, and its overrides may set a judge.
+    public var trustManifest = false
 
     public init(path: String, out: String?, executable: String) {
         self.path = path
@@ -61,12 +64,30 @@ public struct RunVerification {
         guard let file = manifest["recipe"]?["file"]?.stringValue, let recorded = manifest["recipe"]?["sha256"]?.stringValue else {
             throw fail("\(path)/manifest.json names no recipe file")
         }
+        let overrides = (manifest["recipe"]?["overrides"]?.arrayValue ?? []).compactMap(\.stringValue)
+        // A manifest is text from whoever made the run or the release: what it names is followed only
+        // where the user already is (this directory, the run's), and it cannot point the judge anywhere.
+        if !trustManifest {
+            let here = FileManager.default.currentDirectoryPath
+            func inside(_ candidate: String, relativeTo base: String) -> Bool {
+                let full = URL(fileURLWithPath: candidate, relativeTo: URL(fileURLWithPath: base, isDirectory: true)).standardizedFileURL.path
+                return [here, path].contains { full == $0 || full.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+            }
+            let cwd = manifest["cwd"]?.stringValue ?? here
+            for (what, value, base) in [("working directory", cwd, here), ("recipe file", file, cwd)] where !inside(value, relativeTo: base) {
+                throw fail("the manifest names the \(what) \(value), outside this directory and \(path); a manifest is not trusted to point " +
+                           "elsewhere: run kondate verify from where the run was made, or pass --trust-manifest if you trust its author")
+            }
+            if let judge = overrides.first(where: { $0.split(separator: "=").first?.contains(".judge") == true }) {
+                throw fail("the manifest's overrides set a judge ('\(judge)'): a manifest cannot choose where a key is sent; " +
+                           "pass --trust-manifest if you trust its author")
+            }
+        }
         // Inputs are named by the paths the run used (relative to its working directory), and some
         // artifacts quote them (document origins, dataset files): re-execute from the same directory.
         if let cwd = manifest["cwd"]?.stringValue, !FileManager.default.changeCurrentDirectoryPath(cwd) {
             throw fail("the run was made in \(cwd), which does not exist here; inputs are named relative to it")
         }
-        let overrides = (manifest["recipe"]?["overrides"]?.arrayValue ?? []).compactMap(\.stringValue)
         let compilation = RecipeCompiler.compile(path: file, overrides: overrides.map(Override.init), engine: .kondate)
         guard let recipe = compilation.executable else {
             throw Failure(message: "the recipe \(file) no longer loads; cannot re-execute the run", diagnostics: compilation.diagnostics,

@@ -23,7 +23,7 @@ struct EvalStageCLITests {
               held_out: {datasets: [one.jsonl]}
               questions:
                 max_samples: 2
-                judge: {endpoint: "\(judge)", model: judge-model, api_key_env: KONDATE_TEST_JUDGE_KEY}
+                judge: {endpoint: "\(judge)", model: judge-model, api_key_env: KONDATE_TEST_JUDGE_API_KEY}
             """
         let path = dir + "/recipe.yaml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -37,7 +37,7 @@ struct EvalStageCLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let server = try LocalHTTPServer(responses: [.json(Self.judgeReply)])
         defer { server.stop() }
-        setenv("KONDATE_TEST_JUDGE_KEY", "sk-local-test", 1)
+        setenv("KONDATE_TEST_JUDGE_API_KEY", "sk-local-test", 1)
         let recipe = try Self.recipe(in: dir, judge: server.baseURL + "/v1")
         let out = dir + "/run"
         let run = try kondate(["run", recipe, "--out", out])
@@ -83,6 +83,24 @@ struct EvalStageCLITests {
         #expect(judgments.count == 4 && judgments.allSatisfy { $0.contains(#""score":7"#) })
         let generation = try Self.json(out + "/eval/questions/qa/results.json")
         #expect(generation["scores"]?["judge_score"] == .double(7))
+        // The key went to the judge and nowhere else: no file of the run (manifest, logs, metrics, results,
+        // report, release) and no output holds it.
+        let key = Data("sk-local-test".utf8)
+        #expect(!run.stdout.contains("sk-local-test") && !run.stderr.contains("sk-local-test"))
+        let report = try kondate(["report", out, "--out", dir + "/report.html"])
+        #expect(report.status == 0, "\(report.stderr)")
+        var scanned = 0
+        for base in [out, dir + "/report.html"] {
+            let files = (FileManager.default.enumerator(atPath: base)?.allObjects as? [String] ?? []).map { base + "/" + $0 } + [base]
+            for file in files {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+                      let data = FileManager.default.contents(atPath: file) else { continue }
+                scanned += 1
+                #expect(data.range(of: key) == nil, "\(file) holds the judge's API key")
+            }
+        }
+        #expect(scanned > 20)
         #expect(generation["judge_error"] == .null)
 
         // The release: a transformers directory with the tuned weights, the manifest, the scores and a model card.

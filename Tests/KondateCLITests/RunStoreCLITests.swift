@@ -68,6 +68,24 @@ struct RunStoreCLITests {
         let verify = try kondate(["verify", base + "/a"])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         #expect(verify.stdout.contains("reproduced: 9 stages"), "\(verify.stdout)")
+
+        // A manifest is not trusted: it cannot send verify to another directory, nor set a judge.
+        guard case let .object(fields) = a else { return }
+        func edited(_ key: String, _ change: (JSON) -> JSON) throws {
+            let text = JSON.object(fields.map { $0.0 == key ? ($0.0, change($0.1)) : $0 }).rendered()
+            try text.write(toFile: base + "/a/manifest.json", atomically: true, encoding: .utf8)
+        }
+        try edited("cwd") { _ in .string("/") }
+        let elsewhere = try kondate(["verify", base + "/a"])
+        #expect(elsewhere.status == 2 && elsewhere.stderr.contains("names the working directory /, outside this directory"),
+                "\(elsewhere.stderr)")
+        #expect(elsewhere.stderr.contains("--trust-manifest"))
+        try edited("recipe") { recipe in
+            guard case let .object(entries) = recipe else { return recipe }
+            return .object(entries.map { $0.0 == "overrides" ? ($0.0, .array([.string("eval.questions.judge.endpoint=https://judge.example/v1")])) : $0 })
+        }
+        let judged = try kondate(["verify", base + "/a"])
+        #expect(judged.status == 2 && judged.stderr.contains("the manifest's overrides set a judge"), "\(judged.stderr)")
     }
 
     @Test func keysNameWhatAChangeInvalidates() throws {

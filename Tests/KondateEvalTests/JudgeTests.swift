@@ -73,6 +73,43 @@ struct JudgeTests {
         #expect(server.requests.allSatisfy { $0.headers["authorization"] == nil })
     }
 
+    /// A key goes only over https or to a loopback address; plain http elsewhere is refused before any
+    /// connection is made.
+    @Test func aKeyIsNotSentInClearOverTheNetwork() throws {
+        for endpoint in ["http://judge.example.com/v1", "http://10.0.0.5:8000/v1", "http://[2001:db8::1]/v1"] {
+            let judge = OpenAICompatibleJudge(endpoint: endpoint, model: "m", apiKey: "sk-secret", timeout: 1, maxAttempts: 1)
+            let message = judgeError { try judge.complete(system: "s", user: "u") }
+            #expect(message.contains("would cross the network in clear") && !message.contains("sk-secret"), "\(message)")
+        }
+        for endpoint in ["https://api.openai.com/v1", "http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"] {
+            #expect(OpenAICompatibleJudge.refusalToSendKey(to: endpoint) == nil, "\(endpoint)")
+        }
+    }
+
+    /// A redirect to another origin (here another port) loses the Authorization header; one within the
+    /// endpoint's origin keeps it.
+    @Test func redirectsToAnotherOriginDropTheKey() throws {
+        let other = try LocalHTTPServer(responses: [completion("elsewhere")])
+        defer { other.stop() }
+        let target = other.baseURL + "/v1/chat/completions"
+        let server = try LocalHTTPServer { request in
+            if request.path == "/v1/chat/completions" {
+                return LocalHTTPServer.Response(status: 307, headers: ["Location": "/same/chat/completions"])
+            }
+            if request.path == "/same/chat/completions" {
+                return LocalHTTPServer.Response(status: 307, headers: ["Location": target])
+            }
+            return .json("{}", status: 404)
+        }
+        defer { server.stop() }
+        let judge = OpenAICompatibleJudge(endpoint: server.baseURL + "/v1", model: "m", apiKey: "sk-secret", timeout: 5, maxAttempts: 1)
+        #expect(try judge.complete(system: "s", user: "u") == "elsewhere")
+        #expect(server.requests.map(\.path) == ["/v1/chat/completions", "/same/chat/completions"])
+        #expect(server.requests.allSatisfy { $0.headers["authorization"] == "Bearer sk-secret" })
+        try #require(other.requests.count == 1)
+        #expect(other.requests[0].headers["authorization"] == nil, "\(other.requests[0].headers)")
+    }
+
     @Test func retriesAServerErrorHonouringRetryAfter() throws {
         let failure = LocalHTTPServer.Response(status: 500, headers: ["Retry-After": "0"], body: Data("overloaded".utf8))
         let server = try LocalHTTPServer(responses: [failure, completion("second time lucky")])

@@ -16,12 +16,15 @@ struct VerifyCommand: ParsableCommand {
         under mpirun, under `mpirun -np <ranks>` with the same threads per rank — and compares stage keys \
         and artifacts (and, for a release, every file of the release). On the CPU runtime, with the same \
         layout, results must be bitwise identical. Exit status: 0 reproduced, 1 not reproduced (the differences are listed), 2 when it \
-        cannot be verified (no manifest, the recipe file changed or is gone).
+        cannot be verified (no manifest, the recipe file changed or is gone, or the manifest points outside \
+        this directory and the run's, or sets a judge, without --trust-manifest: a manifest is not trusted).
         """)
 
     @Argument(help: "A run directory or a release directory.") var path: String
     @Option(help: "Re-execute into this directory and keep it (default: a temporary directory, removed afterwards).") var out: String?
     @Flag(help: "Print the comparison as JSON.") var json = false
+    @Flag(help: "Follow a recipe path or working directory the manifest names outside this directory and the run's, and judge settings in its overrides (a manifest is not trusted otherwise).")
+    var trustManifest = false
 
     func run() throws {
         let path = URL(fileURLWithPath: self.path).standardizedFileURL.path
@@ -30,6 +33,7 @@ struct VerifyCommand: ParsableCommand {
         verification.kondateVersion = Kondate.version
         verification.kondateCommit = Kondate.sourceCommit
         verification.log = { printError("\($0)\n") }
+        verification.trustManifest = trustManifest
         let outcome: RunVerification.Outcome
         do {
             outcome = try verification.run()
