@@ -256,10 +256,16 @@ final class HFRegex: Sendable {
         }
     }
 
+    /// Groups nest at most this deep, and a pattern has at most this many characters: the parser and
+    /// the matcher recurse over the tree, so a hostile tokenizer.json cannot overflow the stack.
+    static let maxGroupDepth = 64
+    static let maxPatternLength = 65_536
+
     private struct Parser {
         let p: [UInt32]
         var i = 0
         var caseless = false
+        var depth = 0
 
         init(_ p: [UInt32]) { self.p = p }
 
@@ -270,6 +276,9 @@ final class HFRegex: Sendable {
         func fail(_ what: String) -> Unsupported { Unsupported(description: what) }
 
         mutating func parseAll() throws -> Node {
+            guard p.count <= HFRegex.maxPatternLength else {
+                throw fail("a pattern of \(p.count) characters (the limit is \(HFRegex.maxPatternLength))")
+            }
             let node = try parseAlternation()
             if i < p.count { throw fail("unbalanced ')' at \(i)") }
             return node
@@ -330,6 +339,9 @@ final class HFRegex: Sendable {
             switch c {
             case 0x28:  // (
                 i += 1
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= HFRegex.maxGroupDepth else { throw fail("groups nested deeper than \(HFRegex.maxGroupDepth)") }
                 var negativeLook: Bool? = nil
                 let saved = caseless
                 if i < p.count && p[i] == 0x3F {  // (?

@@ -429,7 +429,8 @@ struct HFParser {
             do {
                 return .regex(try HFRegex(r))
             } catch {
-                throw self.error("\(path).pattern: regex \(r.debugDescription) uses unsupported syntax (\(error))")
+                let shown = r.count > 200 ? String(r.prefix(200)).debugDescription + "… (\(r.count) characters)" : r.debugDescription
+                throw self.error("\(path).pattern: regex \(shown) uses unsupported syntax (\(error))")
             }
         }
         throw error("\(path).pattern must be {\"String\": …} or {\"Regex\": …}")

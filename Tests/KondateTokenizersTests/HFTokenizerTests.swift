@@ -232,3 +232,25 @@ struct HFTokenizerTests {
         #expect(tokenizer.encodeBatch(texts, threads: 4) == texts.map(tokenizer.encode))
     }
 }
+
+/// A tokenizer.json is not trusted: a regular expression nested 100 000 groups deep (which would
+/// overflow the parser's and the matcher's stacks) is refused when the file is loaded, naming the
+/// file and the limit, with the pattern's start quoted, not all of it.
+@Suite("Hostile tokenizer files")
+struct HostileTokenizerTests {
+    @Test func deeplyNestedRegexIsRefusedAtLoad() throws {
+        let data = try Data(contentsOf: hfFixtures.appendingPathComponent("bytelevel-bpe.json"))
+        var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        func nested(_ n: Int) -> String { String(repeating: "(", count: n) + "a" + String(repeating: ")", count: n) }
+        for (pattern, limit) in [(nested(1_000), "nested deeper than 64"), (nested(100_000), "the limit is 65536"),
+                                 (String(repeating: "a", count: 70_000), "the limit is 65536")] {
+            json["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": pattern], "behavior": "Isolated", "invert": false]
+            let started = Date()
+            #expect { try HFTokenizer(data: try JSONSerialization.data(withJSONObject: json), file: "hostile.json") } throws: { error in
+                let message = "\(error)"
+                return message.contains("hostile.json") && message.contains(limit) && message.count < 1_000
+            }
+            #expect(Date().timeIntervalSince(started) < 10)
+        }
+    }
+}
