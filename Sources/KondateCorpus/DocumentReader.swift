@@ -32,6 +32,8 @@ public struct DocumentReader {
     public var format: Format
     public var textField: String
     public var onError: OnError
+    /// The longest document kept (`Limits.documentBytes`); longer ones are skipped and counted.
+    public var maxDocumentBytes = Limits.documentBytes
     public private(set) var report = ReadReport()
 
     public init(files: [String], format: Format, textField: String = "text", onError: OnError = .skip) {
@@ -71,14 +73,21 @@ public struct DocumentReader {
         if report.skippedExamples.count < 10 { report.skippedExamples.append(("\(file):\(line)", reason)) }
     }
 
+    /// A document over the size limit: skipped and counted, whatever `corpus.on_error` says.
+    private mutating func skipOversized(_ file: String, _ line: Int, _ reason: String) {
+        report.skipped += 1
+        if report.skippedExamples.count < 10 { report.skippedExamples.append(("\(file):\(line)", reason)) }
+    }
+
     /// Calls `body` with every document, in order.
     public mutating func forEach(_ body: (Document) throws -> Void) throws {
         for file in files {
             let reader: LineReader
             do { reader = try LineReader(path: file) } catch let e as LineReader.OpenError { throw KondateError(.inputData, e.reason, at: SourceLocation(file: file, line: 1, column: 1)) }
+            reader.maxLineBytes = maxDocumentBytes
             switch format {
             case .jsonl:
-                try reader.forEachLine { bytes, line in
+                try reader.forEachLine({ bytes, line in
                     report.lines += 1
                     if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return true }
                     let value: JSON
@@ -102,9 +111,15 @@ public struct DocumentReader {
                     report.bytes += text.utf8.count
                     try body(Document(text: text, file: file, line: line, metadata: metadata.isEmpty ? nil : .object(metadata)))
                     return true
-                }
+                }, oversized: { line, length in
+                    report.lines += 1
+                    skipOversized(file, line, Self.oversized(length, reader))
+                })
             case .text:
-                let bytes = try reader.readAll()
+                guard let bytes = try reader.readAll() else {
+                    skipOversized(file, 1, Self.oversized(reader.bytesRead, reader))
+                    continue
+                }
                 report.lines += bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
                 guard let text = String(validating: bytes, as: UTF8.self) else {
                     let bad = Self.firstInvalidLine(bytes)
@@ -131,18 +146,38 @@ public struct DocumentReader {
                     report.bytes += block.count
                     try body(Document(text: text, file: file, line: blockLine))
                 }
-                try reader.forEachLine { bytes, line in
+                var blockTooLong = false
+                try reader.forEachLine({ bytes, line in
                     report.lines += 1
                     let blank = bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-                    if blank { try flush(); return true }
-                    if block.isEmpty { blockLine = line }
+                    if blank {
+                        if blockTooLong { skipOversized(file, blockLine, Self.oversized(block.count, reader)); block.removeAll(); blockTooLong = false }
+                        try flush()
+                        return true
+                    }
+                    if block.isEmpty && !blockTooLong { blockLine = line }
+                    if blockTooLong { return true }
+                    if block.count + bytes.count + 1 > reader.maxLineBytes {
+                        blockTooLong = true
+                        return true
+                    }
                     block.append(contentsOf: bytes)
                     block.append(0x0A)
                     return true
-                }
+                }, oversized: { line, length in
+                    report.lines += 1
+                    if block.isEmpty && !blockTooLong { blockLine = line }
+                    blockTooLong = true
+                })
+                if blockTooLong { skipOversized(file, blockLine, Self.oversized(block.count, reader)); block.removeAll() }
                 try flush()
             }
         }
+    }
+
+    /// Why a document was skipped for its size.
+    static func oversized(_ length: Int, _ reader: LineReader) -> String {
+        "a document of more than \(reader.maxLineBytes) bytes (\(length) or more); raise KONDATE_MAX_DOCUMENT_BYTES to keep such documents"
     }
 
     static func firstInvalidLine(_ bytes: [UInt8]) -> Int {

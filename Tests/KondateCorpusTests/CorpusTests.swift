@@ -65,6 +65,46 @@ struct ReaderTests {
         #expect(docs.map(\.line) == [1, 5, 7])
     }
 
+    /// A document over the size limit is skipped and counted — a line without a newline is never held
+    /// whole — in every format, even with on_error: fail, and the documents around it are read.
+    @Test func oversizedDocumentsAreSkippedAndCounted() throws {
+        let long = String(repeating: "x", count: 3 << 20)
+        let dir = try temporaryRecipes([
+            "a.jsonl": "{\"text\": \"short\"}\n{\"text\": \"\(long)\"}\n{\"text\": \"after\"}\n{\"text\": \"\(long)",
+            "whole.txt": long,
+            "blocks.txt": "first\n\n\(long)\nmore\n\nlast\n",
+        ])
+        var jsonl = DocumentReader(files: [dir.appendingPathComponent("a.jsonl").path], format: .jsonl, onError: .fail)
+        jsonl.maxDocumentBytes = 1 << 20
+        #expect(try readAll(&jsonl).map(\.text) == ["short", "after"])
+        #expect(jsonl.report.skipped == 2 && jsonl.report.lines == 4)
+        #expect(jsonl.report.skippedExamples.map(\.origin).map { $0.hasSuffix("a.jsonl:2") || $0.hasSuffix("a.jsonl:4") } == [true, true])
+        #expect(jsonl.report.skippedExamples.first?.reason.contains("more than 1048576 bytes") == true)
+        var whole = DocumentReader(files: [dir.appendingPathComponent("whole.txt").path], format: .text)
+        whole.maxDocumentBytes = 1 << 20
+        #expect(try readAll(&whole).isEmpty && whole.report.skipped == 1)
+        var blocks = DocumentReader(files: [dir.appendingPathComponent("blocks.txt").path], format: .textBlocks)
+        blocks.maxDocumentBytes = 1 << 20
+        let docs = try readAll(&blocks)
+        #expect(docs.map(\.text) == ["first", "last"] && docs.map(\.line) == [1, 6] && blocks.report.skipped == 1)
+        #expect(blocks.report.skippedExamples.first?.origin.hasSuffix("blocks.txt:3") == true)
+    }
+
+    /// A gzip file that decompresses to far more than its size is stopped as a decompression bomb,
+    /// naming the file, before it is read through.
+    @Test func gzipBombsAreStopped() throws {
+        let dir = try temporaryRecipes([:])
+        let path = dir.appendingPathComponent("bomb.jsonl.gz").path
+        let file = gzopen(path, "wb9")
+        let zeros = [UInt8](repeating: 0x61, count: 1 << 20)
+        for _ in 0..<96 { _ = zeros.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32($0.count)) } }
+        gzclose(file)
+        let reader = try LineReader(path: path)
+        reader.maxRatio = 50
+        #expect { try reader.forEachLine { _, _ in true } } throws: { "\($0)".contains("bomb.jsonl.gz") && "\($0)".contains("decompression bomb") }
+        #expect(reader.bytesRead < 96 << 20)
+    }
+
     @Test func invalidUTF8IsSkippedWithItsLine() throws {
         let dir = try temporaryRecipes([:])
         let path = dir.appendingPathComponent("bad.txt").path
