@@ -150,3 +150,43 @@ public final class DistributedContext: @unchecked Sendable {
         }
     }
 }
+
+// MARK: Checkpoints the ranks agree on
+
+extension DistributedContext {
+    /// The checkpoint to resume from, the same on every rank: the leader lists `root` and chooses the
+    /// newest; every rank then confirms that it sees that checkpoint (a filesystem that is not shared,
+    /// or not yet in sync, shows ranks different listings, and ranks resuming from different steps
+    /// would run mismatched collectives). Without a distributed context, the newest checkpoint.
+    public static func agreedCheckpoint(_ root: String, _ context: DistributedContext?, stage: String) throws -> (step: Int, path: String)? {
+        let rank = context?.rank
+        func visible() throws -> [(step: Int, path: String)] {
+            if let rank, hiddenOnRank(rank) { return [] }
+            return try Checkpoint.list(root)
+        }
+        guard let context, context.world.size > 1 else { return try visible().last }
+        let chosen = context.isLeader ? (try visible().last?.step ?? -1) : 0
+        let step = Int(context.groups.world.allReduce(Double(context.isLeader ? chosen : 0)))
+        let mine = step < 0 ? nil : try visible().first { $0.step == step }
+        let missing = Int(context.groups.world.allReduce(step >= 0 && mine == nil ? 1 : 0))
+        if missing > 0 {
+            if step >= 0 && mine == nil {
+                FileHandle.standardError.write(Data("kondate: rank \(context.rank): \(stage): checkpoint step \(step) is not under \(root) here\n".utf8))
+            }
+            throw KondateError(.checkpointFile, "\(stage): rank 0 resumes from step \(step) of \(root), but \(missing) rank\(missing == 1 ? " does" : "s do") " +
+                               "not see that checkpoint (each names itself above); the run directory must be on a filesystem every rank shares")
+        }
+        return mine
+    }
+
+    /// `KONDATE_FAULT_HIDE_CHECKPOINTS=R` makes world rank R see no checkpoints (tests of the agreement).
+    static func hiddenOnRank(_ rank: Int) -> Bool {
+        ProcessInfo.processInfo.environment["KONDATE_FAULT_HIDE_CHECKPOINTS"].flatMap(Int.init) == rank
+    }
+
+    /// Waits until every rank has come here (after the leader changed shared files).
+    public static func barrier(_ context: DistributedContext?) {
+        guard let context, context.world.size > 1 else { return }
+        _ = context.groups.world.allReduce(0)
+    }
+}

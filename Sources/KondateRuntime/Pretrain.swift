@@ -159,7 +159,7 @@ public struct PretrainStage {
 
         var resumedFrom: Int?
         var firstLoss: Double?, lastLoss = Double.nan, heldOut: Double?
-        if let latest = try Checkpoint.list(path("checkpoints")).last {
+        if let latest = try DistributedContext.agreedCheckpoint(path("checkpoints"), distributed, stage: "pretrain") {
             do {
                 let state = try Checkpoint.restore(latest.path, into: trainer)
                 lastLoss = state.extra["loss"]?.doubleValue ?? .nan

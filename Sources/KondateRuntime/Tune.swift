@@ -178,7 +178,7 @@ public struct TuneStage {
         // The metric lines so far, also saved in each checkpoint: a resumed stage rewrites metrics.jsonl
         // from them, so it holds one line per step even if the file was removed or is ahead of the checkpoint.
         var metricLines: [JSON] = []
-        if let latest = try Checkpoint.list(checkpoints).last {
+        if let latest = try DistributedContext.agreedCheckpoint(checkpoints, distributed, stage: "tune.\(stage.name)") {
             let state: Checkpoint.State
             do { state = try Checkpoint.state(latest.path) } catch {
                 throw KondateError(.checkpointFile, "\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")
@@ -191,7 +191,9 @@ public struct TuneStage {
             if !mismatch.isEmpty {
                 log("\(name): the checkpoints under \(checkpoints) were made from another \(mismatch.joined(separator: " and ")); " +
                     "removing them and starting over")
-                for old in try Checkpoint.list(checkpoints) { try fm.removeItem(atPath: old.path) }
+                // Only the leader deletes (ranks racing to delete the same files fail); the others wait.
+                if leader { for old in try Checkpoint.list(checkpoints) { try fm.removeItem(atPath: old.path) } }
+                DistributedContext.barrier(distributed)
             } else {
                 do { try Checkpoint.restore(latest.path, into: trainer) } catch {
                     throw KondateError(.checkpointFile, "\(name): cannot resume from \(latest.path): \(error); delete it to resume from the previous checkpoint")

@@ -190,6 +190,13 @@ struct DistributedCLITests {
         let killedAt = try #require(Double(line.split(separator: " ").last!.dropLast()))
         print("a killed rank: the job ended \(String(format: "%.1f", ended - killedAt)) s after the kill")
         #expect(ended - killedAt < 30, "the job took \(ended - killedAt) s to end after the kill (\(Date().timeIntervalSince(started)) s in all)")
+        // Rank 0 chooses the checkpoint; a rank that does not see it (a filesystem not shared) ends the job
+        // at once, naming itself, instead of resuming elsewhere and running mismatched collectives.
+        let hidden = try Self.train(dir, ranks: 2, steps: 12, environment: ["KONDATE_FAULT_HIDE_CHECKPOINTS": "1"])
+        #expect(hidden.status == 1, "status \(hidden.status): \(hidden.stderr)")
+        #expect(hidden.stderr.contains("rank 1: pretrain: checkpoint step 5 is not under") &&
+                hidden.stderr.contains("rank 0 resumes from step 5") && hidden.stderr.contains("1 rank does not see that checkpoint"),
+                "\(hidden.stdout)\(hidden.stderr)")
         // The last complete checkpoint (step 5) is where the next run starts.
         let again = try Self.train(dir, ranks: 2, steps: 12)
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
