@@ -23,7 +23,9 @@ public final class MPIGroup: ProcessGroup, @unchecked Sendable {
 
     /// Runs `body`; an MPI error ends the job.
     @inline(__always)
-    private func must(_ body: () throws(MPIError) -> Void) {
+    private func must(_ body: () throws(MPIError) -> Void, _ what: @autoclosure () -> String = "an MPI collective") {
+        CollectiveWatchdog.shared.enter(what())
+        defer { CollectiveWatchdog.shared.leave() }
         do { try body() } catch { fail(error.description) }
     }
 
@@ -33,17 +35,21 @@ public final class MPIGroup: ProcessGroup, @unchecked Sendable {
         exit(1)
     }
 
-    private func checked(_ code: Int32, _ operation: @autoclosure () -> String) {
+    /// Runs an MPI call (under the watchdog's deadline); an error ends the job.
+    private func checked(_ call: @autoclosure () -> Int32, _ operation: @autoclosure () -> String) {
+        CollectiveWatchdog.shared.enter(operation())
+        let code = call()
+        CollectiveWatchdog.shared.leave()
         if code != kondate_mpi_success() { fail(MPIError(operation(), code).description) }
     }
 
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ op: ReduceOperation) {
-        must { () throws(MPIError) in try communicator.allReduce(buffer, op == .sum ? .sum : .max) }
+        must({ () throws(MPIError) in try communicator.allReduce(buffer, op == .sum ? .sum : .max) }, "an all-reduce of \(buffer.count) floats")
     }
 
     public func allReduce(_ value: Double) -> Double {
         var result = 0.0
-        must { () throws(MPIError) in result = try communicator.allReduce(value, .sum) }
+        must({ () throws(MPIError) in result = try communicator.allReduce(value, .sum) }, "an all-reduce of one number")
         return result
     }
 
@@ -83,7 +89,7 @@ public final class MPIGroup: ProcessGroup, @unchecked Sendable {
     }
 
     public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) {
-        must { () throws(MPIError) in try communicator.broadcast(buffer, root: root) }
+        must({ () throws(MPIError) in try communicator.broadcast(buffer, root: root) }, "a broadcast from rank \(root)")
     }
 
     public func send(_ values: [Float], to destination: Int, tag: Int) {
@@ -106,7 +112,7 @@ public final class MPIGroup: ProcessGroup, @unchecked Sendable {
     }
 
     public func receive(_ buffer: UnsafeMutableBufferPointer<Float>, from source: Int, tag: Int) {
-        must { () throws(MPIError) in try communicator.receive(buffer, from: source, tag: tag) }
+        must({ () throws(MPIError) in try communicator.receive(buffer, from: source, tag: tag) }, "a receive from rank \(source) of its group")
     }
 
     public func startAllReduce(_ buffer: UnsafeMutableBufferPointer<Float>) {

@@ -190,3 +190,26 @@ extension DistributedContext {
         _ = context.groups.world.allReduce(0)
     }
 }
+
+// MARK: A deadline on collectives
+
+extension DistributedContext {
+    /// Arms the collective deadline for a training stage (`CollectiveWatchdog`); nothing in one process.
+    public static func watchCollectives(_ context: DistributedContext?) {
+        guard let context, context.world.size > 1 else { return }
+        CollectiveWatchdog.shared.arm(rank: context.rank)
+    }
+
+    /// Disarms it before work that only some ranks do (the leader's export).
+    public static func stopWatchingCollectives() { CollectiveWatchdog.shared.disarm() }
+
+    /// `KONDATE_FAULT_HANG_RANK=R:STEP` makes world rank R stop at the start of step STEP (0-based) without
+    /// dying, so that tests can check the collective deadline ends the job.
+    public static func hangIfInjected(rank: Int?, step: Int) {
+        guard let rank, let text = ProcessInfo.processInfo.environment["KONDATE_FAULT_HANG_RANK"] else { return }
+        let parts = text.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] == rank, parts[1] == step else { return }
+        FileHandle.standardError.write(Data("kondate: rank \(rank): KONDATE_FAULT_HANG_RANK stops this rank at step \(step)\n".utf8))
+        while true { sleep(60) }
+    }
+}

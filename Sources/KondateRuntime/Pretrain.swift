@@ -186,8 +186,11 @@ public struct PretrainStage {
         let started = Date()
         var windowTokens = 0, windowSeconds = 0.0, windowSteps = 0
         let stopAfter = StopRequest.stopAfterStep(stage: "pretrain")
+        DistributedContext.watchCollectives(distributed)
+        defer { DistributedContext.stopWatchingCollectives() }
         while trainer.step < p.steps {
             let step = trainer.step
+            DistributedContext.hangIfInjected(rank: distributed?.rank, step: step)
             let batches = (0..<loader.microBatchesPerStep).map { micro -> MicroBatch in
                 let b = loader.batch(step: step, micro: micro)
                 return MicroBatch(tokens: b.tokens, targets: b.targets, batch: microBatch)
@@ -244,6 +247,7 @@ public struct PretrainStage {
             }
         }
         if heldOut == nil, !mixture.validation.isEmpty { heldOut = try evaluate(trainer, iters: p.evalIters, microBatch: microBatch) }
+        DistributedContext.stopWatchingCollectives()
         let modelDirectory = path("model")
         if groups == nil {
             try export(model, to: modelDirectory)

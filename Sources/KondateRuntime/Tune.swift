@@ -218,6 +218,8 @@ public struct TuneStage {
         }
         let stopAfter = StopRequest.stopAfterStep(stage: name)
         let loopStarted = Date(), firstStep = trainer.step
+        DistributedContext.watchCollectives(distributed)
+        defer { DistributedContext.stopWatchingCollectives() }
         while trainer.step < steps {
             let step = trainer.step
             let slice = rows[(step * stage.globalBatch)..<min(rows.count, (step + 1) * stage.globalBatch)]
@@ -272,6 +274,7 @@ public struct TuneStage {
                 throw StageInterrupted(stage: name, step: done, checkpoint: checkpoint, signal: signal)
             }
         }
+        DistributedContext.stopWatchingCollectives()
         let out = path("model")
         var extras = HFModel.Extras(specialTokens: config.specialTokens, tokenizerFile: TokenizerLoader.file(at: tokenizerFile))
         extras.bosTokenID = tok.bos.map(Int.init)

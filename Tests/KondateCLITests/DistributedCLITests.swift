@@ -203,6 +203,19 @@ struct DistributedCLITests {
         #expect(again.stdout.contains("resumed from step 5"), "\(again.stdout)")
     }
 
+    /// A rank that stops without dying (here: sleeps at step 3) names itself once it has made no MPI call
+    /// for the collective deadline, and the job ends instead of waiting for ever.
+    @Test func aHungRankEndsTheJobNamingItself() throws {
+        let dir = try Self.fresh("hang")
+        let started = Date()
+        let hung = try Self.train(dir, ranks: 2, steps: 8, environment: ["KONDATE_FAULT_HANG_RANK": "1:3", "KONDATE_COLLECTIVE_DEADLINE": "5"])
+        let seconds = Date().timeIntervalSince(started)
+        let output = hung.stdout + hung.stderr
+        #expect(hung.status != 0 && hung.status != 124 && hung.status != 137, "status \(hung.status): \(output)")
+        #expect(output.contains("rank 1 has made no MPI call for") && output.contains("this rank is hung"), "\(output)")
+        #expect(seconds < 90, "the job took \(seconds) s to end")
+    }
+
     @Test func aWorldTheLayoutDoesNotDivideIsRefused() throws {
         let dir = try Self.fresh("mismatch")
         let result = try Self.train(dir, ranks: 3, steps: 2, ["--set", "parallel.tensor=2", "--set", "cluster.devices_per_node=4"])
