@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "KondateRecipeTests", dependencies: ["KondateRecipe", "KondatePlan", "KondateSupport", "KondateTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "KondatePlanTests", dependencies: ["KondatePlan", "KondateRecipe", "KondateTestSupport"]),
-        .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateRuntime", "KondateSupport", "KondateTestSupport"]),
+        .testTarget(name: "KondateCLITests", dependencies: ["kondate", "KondateRuntime", "KondateSupport", "KondateTestSupport", "CZlib"]),
         .testTarget(name: "KondateRuntimeTests", dependencies: ["KondateRuntime", "KondatePlan", "KondateRecipe", "KondateModel", "KondateKernels",
                                                        "KondateSupport", "KondateTestSupport"]),
         .testTarget(name: "KondateBenchTests", dependencies: ["KondateBench", "KondateModel", "KondateSupport"]),

@@ -85,6 +85,14 @@ public struct DocumentReader {
             let reader: LineReader
             do { reader = try LineReader(path: file) } catch let e as LineReader.OpenError { throw KondateError(.inputData, e.reason, at: SourceLocation(file: file, line: 1, column: 1)) }
             reader.maxLineBytes = maxDocumentBytes
+            do { try read(reader, file: file, body) } catch let e as LineReader.OpenError {
+                throw KondateError(.inputData, e.reason, at: SourceLocation(file: file, line: max(1, reader.lineNumber), column: 1))
+            }
+        }
+    }
+
+    private mutating func read(_ reader: LineReader, file: String, _ body: (Document) throws -> Void) throws {
+        do {
             switch format {
             case .jsonl:
                 try reader.forEachLine({ bytes, line in
@@ -118,15 +126,15 @@ public struct DocumentReader {
             case .text:
                 guard let bytes = try reader.readAll() else {
                     skipOversized(file, 1, Self.oversized(reader.bytesRead, reader))
-                    continue
+                    return
                 }
                 report.lines += bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
                 guard let text = String(validating: bytes, as: UTF8.self) else {
                     let bad = Self.firstInvalidLine(bytes)
                     try skip(file, bad, "invalid UTF-8")
-                    continue
+                    return
                 }
-                if text.allSatisfy(\.isWhitespace) { continue }
+                if text.allSatisfy(\.isWhitespace) { return }
                 report.documents += 1
                 report.bytes += bytes.count
                 try body(Document(text: text, file: file, line: 1))
