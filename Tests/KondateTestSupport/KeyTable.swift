@@ -253,8 +253,8 @@ public enum KeyTable {
                 a("eval.questions.qa", #""endpoint":"http://127.0.0.1:9/v1""#), group: nil),
         KeyCase("eval.<suite>.judge.model", ["eval.questions.judge={endpoint: http://127.0.0.1:9/v1, model: another-judge}"],
                 a("eval.questions.qa", #""model":"another-judge""#), group: nil),
-        KeyCase("eval.<suite>.judge.api_key_env", ["eval.questions.judge={endpoint: http://127.0.0.1:9/v1, model: judge, api_key_env: JUDGE_KEY}"],
-                a("eval.questions.qa", #""api_key_env":"JUDGE_KEY""#), group: nil),
+        KeyCase("eval.<suite>.judge.api_key_env", ["eval.questions.judge={endpoint: http://127.0.0.1:9/v1, model: judge, api_key_env: JUDGE_API_KEY}"],
+                a("eval.questions.qa", #""api_key_env":"JUDGE_API_KEY""#), group: nil),
         // Release
         KeyCase("release.name", ["release.name=another-release"], a("release", #""name":"another-release""#), group: "release"),
         KeyCase("release.checkpoint", ["release.checkpoint=pretrain"], a("release", #""checkpoint":"pretrain""#), group: "release2"),
