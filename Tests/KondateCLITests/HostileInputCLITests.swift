@@ -36,16 +36,7 @@ struct HostileInputCLITests {
         #expect(seconds < 10, "took \(seconds) s", sourceLocation: sourceLocation)
     }
 
-    static let model = """
-        model:
-          arch: llama
-          hidden: 64
-          layers: 2
-          heads: 4
-          seq_len: 128
-          vocab_size: 256
-
-        """
+    static let model = minimalModelYAML
 
     @Test func recipeBombs() throws {
         let dir = try Self.directory()

@@ -14,14 +14,4 @@ func validate(_ path: String, overrides: [String] = [], paths: PathPolicy = .sum
 }
 
 /// A valid minimal recipe body that tests extend or patch.
-let minimalRecipe = """
-name: minimal
-model:
-  arch: llama
-  hidden: 64
-  layers: 2
-  heads: 4
-  seq_len: 128
-  vocab_size: 256
-
-"""
+let minimalRecipe = "name: minimal\n" + minimalModelYAML

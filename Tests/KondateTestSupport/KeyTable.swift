@@ -5,6 +5,18 @@ import Foundation
 /// (the manifest's `stages[].config`), or read by no stage (plans, launchers and the model card read it).
 /// `KeyCoverageTests` (validation and payloads, every row) and `EveryKeyCLITests` (runs, by group) use it;
 /// a test checks that every schema key has a row.
+/// The smallest valid `model` section (a 2-layer LLaMA), followed by a blank line, for recipes that tests write.
+public let minimalModelYAML = """
+model:
+  arch: llama
+  hidden: 64
+  layers: 2
+  heads: 4
+  seq_len: 128
+  vocab_size: 256
+
+"""
+
 public struct KeyCase: Sendable {
     public enum Expectation: Sendable {
         /// Refused at the first `--set` that names the key, the message containing `fix`.
