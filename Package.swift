@@ -9,6 +9,11 @@ let package = Package(
         .library(name: "KondateRecipe", targets: ["KondateRecipe"]),
         .library(name: "KondatePlan", targets: ["KondatePlan"]),
         .library(name: "KondateTokenizers", targets: ["KondateTokenizers"]),
+        // For the fuzz targets in fuzz/ (scripts/fuzz.sh), a package of their own.
+        .library(name: "KondateCorpus", targets: ["KondateCorpus"]),
+        .library(name: "KondateModel", targets: ["KondateModel"]),
+        .library(name: "KondateEval", targets: ["KondateEval"]),
+        .library(name: "KondateSupport", targets: ["KondateSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),

@@ -195,6 +195,16 @@ final class SentencePieceEncoder: @unchecked Sendable {
         hasUnused = kindTable.contains(.unused)
         bigramFilter = modelType == .bpe && !hasUnused ? Self.bigramFilter(bytes) : nil
 
+        // Everything that can throw comes before the manual allocations below: a class whose initializer
+        // throws before every property is set never runs its deinit, so they would leak (found by
+        // scripts/fuzz.sh sentencepiece).
+        let builtNormalizer = try SentencePieceNormalizer(spec: model.normalizerSpec, treatWhitespaceAsSuffix: spec.treatWhitespaceAsSuffix,
+                                                          userDefinedSymbols: userSymbols, file: file)
+        var builtDenormalizer: SentencePieceNormalizer?
+        if let d = model.denormalizerSpec, !d.precompiledCharsmap.isEmpty {
+            builtDenormalizer = try SentencePieceNormalizer(spec: d, treatWhitespaceAsSuffix: false, userDefinedSymbols: [], file: file)
+        }
+
         kinds = .allocate(capacity: count)
         _ = kinds.initialize(from: kindTable)
         scores = .allocate(capacity: count)
@@ -211,13 +221,8 @@ final class SentencePieceEncoder: @unchecked Sendable {
             viterbiScores[i] = kindTable[i] == .userDefined ? Float(0.1) * Float(bytes[i].count - 1) : model.pieces[i].score
         }
 
-        normalizer = try SentencePieceNormalizer(spec: model.normalizerSpec, treatWhitespaceAsSuffix: spec.treatWhitespaceAsSuffix,
-                                                 userDefinedSymbols: userSymbols, file: file)
-        if let d = model.denormalizerSpec, !d.precompiledCharsmap.isEmpty {
-            denormalizer = try SentencePieceNormalizer(spec: d, treatWhitespaceAsSuffix: false, userDefinedSymbols: [], file: file)
-        } else {
-            denormalizer = nil
-        }
+        normalizer = builtNormalizer
+        denormalizer = builtDenormalizer
         decodeStripsLeadingSpace = model.normalizerSpec.addDummyPrefix || model.normalizerSpec.removeExtraWhitespaces
         decodeRemovesExtraWhitespaces = model.normalizerSpec.removeExtraWhitespaces
         unkSurface = Array((spec.unkSurface ?? " \u{2047} ").utf8)

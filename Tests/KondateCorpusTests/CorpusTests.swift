@@ -257,6 +257,18 @@ struct IndexedDatasetTests {
         #expect { try IndexedDataset(prefix: wide) } throws: { "\($0)".contains("wide.bin") && "\($0)".contains("token 1 of the int64 data") }
     }
 
+    /// A dataset whose .bin is empty (every document empty) opens without mapping the empty file (a
+    /// mapped read of an empty file leaked a page: fuzz/regressions/indexed-dataset/empty-bin-leak).
+    @Test func anEmptyDataFileOpens() throws {
+        let dir = try temporaryRecipes([:])
+        let prefix = dir.appendingPathComponent("empty").path
+        let writer = try IndexedDatasetWriter(prefix: prefix, dtype: .uint16)
+        try writer.add(document: [])
+        try writer.finish()
+        let ds = try IndexedDataset(prefix: prefix)
+        #expect(ds.count == 1 && ds.tokens(0).isEmpty && ds.totalTokens == 0)
+    }
+
     @Test func disagreeingPairIsAnErrorNamingBoth() throws {
         let dir = try temporaryRecipes([:])
         let prefix = dir.appendingPathComponent("ds").path
